@@ -1,0 +1,233 @@
+"""The GPU catalog: one row per GPU model, with datasheet figures and their sources.
+
+`load_catalog()` reads `data/gpus.csv`, validates every value (types, ranges, unique names and
+aliases, exactly one reference GPU) and resolves the names HTCondor reports
+(`GPUs_DeviceName`, e.g. "NVIDIA A100-SXM4-80GB") to catalog entries. A near miss is answered
+with suggestions: "A100" → A100-SXM4-40GB or A100-SXM4-80GB.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.errors import ConfigError, nearest
+
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8")
+COLUMNS = ("name", "aliases", "capability", "memory_gb", "bandwidth_gbs", "fp32_tflops",
+           "tf32_tflops", "fp16_tflops", "bf16_tflops", "fp8_tflops", "release_year",
+           "reference", "source")
+
+
+def data_dir() -> Path:
+    """The shipped data folder (`data/` beside the packages); ADVISOR_DATA_DIR overrides it."""
+    override = os.environ.get("ADVISOR_DATA_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """Datasheet figures of one GPU model (dense tensor figures, no sparsity)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    capability: float
+    memory_gb: float
+    bandwidth_gbs: float
+    fp32_tflops: float
+    tf32_tflops: float | None
+    fp16_tflops: float | None
+    bf16_tflops: float | None
+    fp8_tflops: float | None
+    release_year: int
+    reference: bool
+    source: str
+
+    def peak_tflops(self, precision: str) -> float | None:
+        """Peak dense TFLOPS for `precision` (fp32, tf32, fp16, bf16, fp8); None if unsupported."""
+        if precision not in DTYPES:
+            raise ConfigError("precision", precision, f"must be one of {', '.join(DTYPES)}.",
+                              suggestions=nearest(precision, DTYPES))
+        value: float | None = getattr(self, f"{precision}_tflops")
+        return value
+
+    @property
+    def memory_mb(self) -> int:
+        return int(round(self.memory_gb * 1024))
+
+
+def _norm(name: str) -> str:
+    """Compare names ignoring case, spaces, dashes and underscores."""
+    return re.sub(r"[\s_\-]+", "", name.strip().lower())
+
+
+class Catalog:
+    """The GPU models, looked up by name or alias (case, spaces and dashes ignored)."""
+
+    def __init__(self, gpus: list[GpuSpec], source: str = "catalog") -> None:
+        self.source = source
+        self._gpus = list(gpus)
+        self._index: dict[str, GpuSpec] = {}
+        for gpu in self._gpus:
+            for key in (gpu.name, *gpu.aliases):
+                k = _norm(key)
+                other = self._index.get(k)
+                if other is not None and other is not gpu:
+                    raise ConfigError(f"{gpu.name}.aliases", key,
+                                      f"is already a name or alias of {other.name}.",
+                                      "give every name and alias to one GPU only.", source=source)
+                self._index[k] = gpu
+        refs = [g for g in self._gpus if g.reference]
+        if len(refs) != 1:
+            raise ConfigError("reference", [g.name for g in refs],
+                              f"exactly one GPU must be marked as the reference; found {len(refs)}.",
+                              "put `yes` in the reference column of one row.", source=source)
+        self.reference = refs[0]
+
+    def __iter__(self) -> Iterator[GpuSpec]:
+        return iter(self._gpus)
+
+    def __len__(self) -> int:
+        return len(self._gpus)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _norm(name) in self._index
+
+    @property
+    def names(self) -> list[str]:
+        return [g.name for g in self._gpus]
+
+    def get(self, name: str, field: str = "gpu") -> GpuSpec:
+        """The GPU called `name` (or one of its aliases); ConfigError with suggestions otherwise."""
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(field, name, "must be a GPU name from the catalog.",
+                              "run `advisor gpus` to list them.")
+        gpu = self._index.get(_norm(name))
+        if gpu is not None:
+            return gpu
+        raise ConfigError(field, name, "is not a GPU in the catalog.",
+                          "use a name from `advisor gpus` (or add the GPU to data/gpus.csv "
+                          "with its datasheet figures and source).",
+                          suggestions=self.suggest(name))
+
+    def suggest(self, name: str) -> list[str]:
+        n = _norm(name)
+        hits = [g.name for g in self._gpus
+                if n and any(n in _norm(k) for k in (g.name, *g.aliases))]
+        if hits and len(hits) <= 4:
+            return hits
+        return nearest(name, self.names)
+
+    def speed_factor(self, gpu: str | GpuSpec, precision: str = "fp32") -> float:
+        """Throughput relative to the reference GPU for compute-bound work at `precision`.
+
+        Falls back to fp32 where the GPU lacks the precision. A first-order factor for the
+        simulator's defaults; `advisor fit` predicts per workload.
+        """
+        spec = gpu if isinstance(gpu, GpuSpec) else self.get(gpu)
+        ref = self.reference.peak_tflops(precision) or self.reference.fp32_tflops
+        own = spec.peak_tflops(precision) or spec.fp32_tflops
+        return own / ref
+
+
+def _number(row: dict[str, str], col: str, where: str, *, optional: bool = False,
+            lo: float = 0.0, hi: float = float("inf"), integer: bool = False) -> float | None:
+    raw = (row.get(col) or "").strip()
+    if raw == "":
+        if optional:
+            return None
+        raise ConfigError(f"{where}.{col}", raw, "is empty but required.",
+                          f"fill in {col} from the GPU's datasheet.")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{where}.{col}", raw, "is not a number.",
+                          f"write {col} as a plain number, e.g. 19.5.") from None
+    if integer and value != int(value):
+        raise ConfigError(f"{where}.{col}", raw, "must be a whole number.", f"write {col} as e.g. 2020.")
+    in_range = (lo < value <= hi) if lo == 0.0 else (lo <= value <= hi)
+    if not in_range:
+        bounds = f"({lo:g}, {hi:g}]" if lo == 0.0 else f"[{lo:g}, {hi:g}]"
+        raise ConfigError(f"{where}.{col}", raw, f"is outside the plausible range {bounds}.",
+                          f"check {col} against the datasheet (units: see the column name).")
+    return value
+
+
+def parse_catalog_rows(rows: list[dict[str, str]], source: str) -> Catalog:
+    gpus: list[GpuSpec] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows, start=2):  # line 1 is the header
+        name = (row.get("name") or "").strip()
+        where = f"line {i}" + (f" ({name})" if name else "")
+        if not name:
+            raise ConfigError(f"{where}.name", name, "is empty.", "give every GPU a name.")
+        if _norm(name) in seen:
+            raise ConfigError(f"{where}.name", name, f"repeats the name on line {seen[_norm(name)]}.",
+                              "names must be unique; merge or rename the rows.")
+        seen[_norm(name)] = i
+        capability = _number(row, "capability", where, lo=1.0, hi=20.0)
+        ref = (row.get("reference") or "").strip().lower()
+        if ref not in ("", "yes", "no", "true", "false"):
+            raise ConfigError(f"{where}.reference", ref, "must be yes or empty.", "write `yes` or leave it empty.")
+        source_text = (row.get("source") or "").strip()
+        if not source_text:
+            raise ConfigError(f"{where}.source", source_text, "is empty: every figure needs a source.",
+                              "name the datasheet or whitepaper the figures come from.")
+        gpus.append(GpuSpec(
+            name=name,
+            aliases=tuple(a.strip() for a in (row.get("aliases") or "").split("|") if a.strip()),
+            capability=float(capability or 0.0),
+            memory_gb=float(_number(row, "memory_gb", where, hi=4096) or 0.0),
+            bandwidth_gbs=float(_number(row, "bandwidth_gbs", where, hi=100000) or 0.0),
+            fp32_tflops=float(_number(row, "fp32_tflops", where, hi=10000) or 0.0),
+            tf32_tflops=_number(row, "tf32_tflops", where, optional=True, hi=100000),
+            fp16_tflops=_number(row, "fp16_tflops", where, optional=True, hi=100000),
+            bf16_tflops=_number(row, "bf16_tflops", where, optional=True, hi=100000),
+            fp8_tflops=_number(row, "fp8_tflops", where, optional=True, hi=100000),
+            release_year=int(_number(row, "release_year", where, lo=1990, hi=2100, integer=True) or 0),
+            reference=ref in ("yes", "true"),
+            source=source_text,
+        ))
+    if not gpus:
+        raise ConfigError("rows", 0, "the catalog has no GPUs.", "add at least one row.")
+    return Catalog(gpus, source=source)
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Read and validate a GPU catalog CSV (default: the shipped `data/gpus.csv`)."""
+    p = Path(path) if path is not None else data_dir() / "gpus.csv"
+    if path is None:
+        return _default_catalog(str(p))
+    return _read(p)
+
+
+@functools.lru_cache(maxsize=4)
+def _default_catalog(path: str) -> Catalog:
+    return _read(Path(path))
+
+
+def _read(p: Path) -> Catalog:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("catalog", str(p), "no such file.",
+                          "give the path of a CSV with the columns of data/gpus.csv.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("catalog", str(p), f"cannot be read ({exc}).", "give a UTF-8 CSV file.") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        unknown = [c for c in header if c not in COLUMNS]
+        raise ConfigError("columns", missing, "required columns are missing.",
+                          f"the header must be: {','.join(COLUMNS)}",
+                          source=str(p), suggestions=unknown[:3])
+    try:
+        return parse_catalog_rows(list(reader), str(p))
+    except ConfigError as exc:
+        raise exc.with_source(str(p)) from None
