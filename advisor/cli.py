@@ -13,10 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-
 from advisor.errors import ConfigError, DomainFailure
-from advisor.output import STDERR, CommandResult, dumps
+from advisor.output import STDERR, CommandResult, dumps, error_line, make_console
 
 # Order is the order shown in `advisor --help`.
 COMMANDS = ["profile", "fit", "assess", "recommend", "check", "simulate", "whatif", "logs",
@@ -27,8 +25,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with exit code 2 and a 'To fix' hint on bad usage."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        STDERR.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-        STDERR.print(f"  To fix: see `{self.prog} --help`.", highlight=False)
+        error_line(f"error: {message}\n  To fix: see `{self.prog} --help`.")
         raise SystemExit(2)
 
 
@@ -79,25 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         if debug:
             raise
-        STDERR.print("error: " + str(exc), style="red", highlight=False, markup=False)
+        error_line("error: " + str(exc))
         return 2
     except DomainFailure as exc:
         if debug:
             raise
         if want_json:
             print(dumps({"error": str(exc), **exc.details}))
-        STDERR.print("failed: " + str(exc), style="red", highlight=False, markup=False)
+        error_line("failed: " + str(exc))
         return 1
     except KeyboardInterrupt:
-        STDERR.print("interrupted", style="red")
+        error_line("interrupted")
         return 130
     for w in result.warnings:
-        STDERR.print("warning: " + w, style="yellow", highlight=False, markup=False)
+        error_line("warning: " + w)
     if want_json:
         sys.stdout.write(dumps(result.data) + "\n")
         sys.stdout.flush()
     elif result.render is not None:
-        result.render(Console())
+        result.render(make_console())
     else:
         sys.stdout.write(dumps(result.data) + "\n")
     return result.exit_code

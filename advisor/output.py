@@ -12,6 +12,7 @@ import enum
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,19 @@ from typing import Any
 
 from rich.console import Console
 
-STDERR = Console(stderr=True)
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; when not a terminal (piped, captured) it is wide enough for our tables."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=160)
+
+
+STDERR = make_console(stderr=True)
+
+
+def error_line(text: str) -> None:
+    """A plain message on stderr (no rich wrapping, so long names stay whole)."""
+    sys.stderr.write(text.rstrip("\n") + "\n")
+    sys.stderr.flush()
 
 
 def to_jsonable(obj: Any) -> Any:

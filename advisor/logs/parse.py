@@ -1,0 +1,463 @@
+"""HTCondor job event logs → one record per job, read with the official bindings.
+
+`htcondor2.JobEventLog(path).events(stop_after=0)` does the parsing; this module turns its
+events into `JobRecord`s: runs (executions) and how each ended, evictions, holds, aborts,
+disconnections, exit codes, wall time and good time, and the resources table of the terminate
+event (request, allocated, usage) plus the peaks of the image-size (006) events.
+
+What the bindings give back (checked on the logs in ../shared/data/htcondor-logs):
+* 005: `RequestXxx` is the Request column, `Xxx` the Allocated column, `XxxUsage` the Usage
+  column, for Cpus, Disk (KB), Memory (MB), Gpus (usage: GPU-seconds per second, i.e. summed
+  over the assigned GPUs), `GpusMemoryUsage` (MB), `AssignedGpus`.
+* 004: never the resources table (the reader skips it): memory falls back to the 006 events.
+* 001: `ExecuteHost`, and in current versions `SlotName` and `ExecuteProps` (the slot's
+  Cpus/Disk/Memory/GPUs), used as the allocated values when no terminate event says otherwise.
+* Dates without a year (old logs) get the current year from the parser: only differences are
+  used, and a year is added when such a log wraps past 31 December.
+
+The bindings stop silently at a truncated or garbled event; the offset they reached is compared
+with the file size so that such a log is reported as an error, with what came before it kept.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from advisor.logs.holdcodes import hold_category, reason_name
+
+# Event numbers (HTCondor manual, job-event-log-codes).
+SUBMIT, EXECUTE, EVICTED, TERMINATED, IMAGE_SIZE, SHADOW_EXCEPTION = 0, 1, 4, 5, 6, 7
+ABORTED, HELD, RELEASED = 9, 12, 13
+DISCONNECTED, RECONNECTED, RECONNECT_FAILED, FILE_TRANSFER = 22, 23, 24, 40
+
+EVENT_NAMES = {
+    SUBMIT: "submit", EXECUTE: "execute", EVICTED: "evicted", TERMINATED: "terminated",
+    IMAGE_SIZE: "image_size", SHADOW_EXCEPTION: "shadow_exception", ABORTED: "aborted",
+    HELD: "held", RELEASED: "released", DISCONNECTED: "disconnected",
+    RECONNECTED: "reconnected", RECONNECT_FAILED: "reconnect_failed",
+    FILE_TRANSFER: "file_transfer",
+}
+
+# An eviction followed within this many seconds by a removal or hold (with no run between)
+# was caused by that removal or hold, not by the pool taking the slot back.
+EVICTION_CAUSE_WINDOW_S = 300.0
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+_OLD_DATE = re.compile(r"^\d{3} \([^)]*\) \d\d/\d\d ")
+_ISO_DATE = re.compile(r"^\d{3} \([^)]*\) \d{4}-\d\d-\d\d")
+_ALIAS = re.compile(r"alias=([^&>]+)")
+_HOST = re.compile(r"<([^:>?]+)")
+
+
+@dataclass(slots=True)
+class Resource:
+    """One resource row: what was requested, what the slot allocated, what the job used.
+
+    `used` is the peak for memory and disk, the lifetime average for CPUs (cores busy) and GPUs
+    (GPU-seconds per second, summed over the job's GPUs).
+    """
+
+    requested: float | None = None
+    allocated: float | None = None
+    used: float | None = None
+
+
+@dataclass(slots=True)
+class Hold:
+    job: str
+    code: int | None
+    subcode: int | None
+    reason_name: str
+    reason: str
+    category: str
+    time_s: float
+    while_running: bool
+
+
+@dataclass(slots=True)
+class Run:
+    """One execution: from a 001 event to whatever ended it."""
+
+    start_s: float
+    end_s: float | None = None
+    outcome: str = "open"  # terminated, evicted, checkpointed, requeued, held, aborted,
+    #                         shadow_exception, reconnect_failed, superseded, open
+    host: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self.end_s is None else max(0.0, self.end_s - self.start_s)
+
+
+@dataclass(slots=True)
+class JobRecord:
+    job: str
+    cluster: int
+    proc: int
+    log: str
+    submitted_s: float | None = None
+    runs: list[Run] = field(default_factory=list)
+    evictions: int = 0
+    preemptions: int = 0  # evictions not caused by a removal or a hold
+    checkpointed_evictions: int = 0
+    holds: list[Hold] = field(default_factory=list)
+    releases: int = 0
+    aborted: bool = False
+    abort_reason: str | None = None
+    disconnections: int = 0
+    reconnections: int = 0
+    reconnect_failures: int = 0
+    shadow_exceptions: int = 0
+    shadow_message: str | None = None
+    terminated: bool = False
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    transfer_in_s: float = 0.0
+    transfer_out_s: float = 0.0
+    cpus: Resource = field(default_factory=Resource)
+    memory_mb: Resource = field(default_factory=Resource)
+    disk_kb: Resource = field(default_factory=Resource)
+    gpus: Resource = field(default_factory=Resource)
+    gpus_memory_mb: Resource = field(default_factory=Resource)
+    assigned_gpus: str | None = None
+    last_event_s: float | None = None
+    _evicted_at: float | None = None
+    _transfer_started: float | None = None
+
+    @property
+    def executions(self) -> int:
+        return len(self.runs)
+
+    @property
+    def open_run(self) -> Run | None:
+        if self.runs and self.runs[-1].end_s is None:
+            return self.runs[-1]
+        return None
+
+    @property
+    def wall_seconds(self) -> float:
+        return sum(r.seconds for r in self.runs)
+
+    @property
+    def good_seconds(self) -> float:
+        """Time in runs whose work was kept: ended by termination or by a checkpoint."""
+        return sum(r.seconds for r in self.runs if r.outcome in ("terminated", "checkpointed"))
+
+    @property
+    def state(self) -> str:
+        if self.terminated:
+            return "completed"
+        if self.aborted:
+            return "removed"
+        if self.holds and self.releases < len(self.holds):
+            return "held"
+        if self.open_run is not None:
+            return "running"
+        return "idle"
+
+
+@dataclass
+class ParsedLog:
+    """What one log file gave: its jobs in order of first appearance, and any fault."""
+
+    path: str
+    jobs: dict[tuple[int, int], JobRecord]
+    events: int = 0
+    event_counts: dict[int, int] = field(default_factory=dict)
+    bytes: int = 0
+    date_format: str = "unknown"  # "iso" or "MM/DD (no year)"
+    first_event_s: float | None = None
+    last_event_s: float | None = None
+    error: str | None = None
+
+
+def _seconds(event_time: str, year_shift: int) -> float:
+    d = _dt.datetime.fromisoformat(event_time)
+    if year_shift:
+        try:
+            d = d.replace(year=d.year + year_shift)
+        except ValueError:  # 29 February in a year without one
+            d = d.replace(year=d.year + year_shift, day=28)
+    if d.tzinfo is not None:
+        return d.timestamp()
+    return (d - _EPOCH).total_seconds()
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _host(execute_host: str | None, slot_name: str | None) -> str | None:
+    if slot_name:
+        return slot_name
+    if not execute_host:
+        return None
+    m = _ALIAS.search(execute_host) or _HOST.search(execute_host)
+    return m.group(1) if m else execute_host
+
+
+def _peak(res: Resource, value: Any) -> None:
+    v = _num(value)
+    if v is not None and (res.used is None or v > res.used):
+        res.used = v
+
+
+def _take_table(job: JobRecord, ev: Any) -> None:
+    """The `Partitionable Resources` table of a 005 (or 004, where the reader keeps it)."""
+    get = ev.get
+    for res, name in ((job.cpus, "Cpus"), (job.memory_mb, "Memory"), (job.disk_kb, "Disk"),
+                      (job.gpus, "Gpus")):
+        req = _num(get("Request" + name))
+        if req is not None:
+            res.requested = req
+        alloc = _num(get(name))
+        if alloc is not None:
+            res.allocated = alloc
+        used = get(name + "Usage")
+        if used is not None:
+            if name in ("Memory", "Disk"):
+                _peak(res, used)
+            else:
+                v = _num(used)
+                if v is not None:
+                    res.used = v
+    gm = get("GpusMemoryUsage")
+    if gm is not None:
+        _peak(job.gpus_memory_mb, gm)
+    assigned = get("AssignedGpus")
+    if assigned:
+        job.assigned_gpus = str(assigned)
+
+
+def _take_slot(job: JobRecord, props: Any) -> None:
+    """Allocated values from the slot ad of a current-version 001 event."""
+    if props is None:
+        return
+    try:
+        items = {str(k).lower(): props.get(k) for k in props.keys()}
+    except Exception:  # noqa: BLE001 - an odd ExecuteProps value is not worth failing on
+        return
+    for res, key in ((job.cpus, "cpus"), (job.memory_mb, "memory"), (job.disk_kb, "disk"),
+                     (job.gpus, "gpus")):
+        v = _num(items.get(key))
+        if v is not None:
+            res.allocated = v
+
+
+def _close_run(job: JobRecord, t: float, outcome: str) -> None:
+    run = job.open_run
+    if run is not None:
+        run.end_s = t
+        run.outcome = outcome
+
+
+def _cause_of_eviction(job: JobRecord, t: float) -> None:
+    """A removal or hold right after an eviction (no run between) caused that eviction."""
+    if job._evicted_at is not None and t - job._evicted_at <= EVICTION_CAUSE_WINDOW_S:
+        job.preemptions -= 1
+        if job.runs and job.runs[-1].outcome == "evicted":
+            job.runs[-1].outcome = "evicted_by_user_or_policy"
+    job._evicted_at = None
+
+
+def _offset(log: Any) -> int | None:
+    """How far into the file the reader got (the pickling state of JobEventLog)."""
+    try:
+        return int(log.__getstate__()[1])
+    except Exception:  # noqa: BLE001 - private detail of the bindings; fall back to None
+        return None
+
+
+def _locate_event(path: str, index: int) -> int:
+    """Byte offset where event number `index` (0-based) starts: after the index-th `...` line."""
+    seen = 0
+    pos = 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            pos += len(raw)
+            if raw.rstrip(b"\r\n") == b"...":
+                seen += 1
+                if seen == index:
+                    return pos
+    return 0 if index == 0 else pos
+
+
+def _describe_fault(path: str, size: int, offset: int, events: int) -> str:
+    if events == 0:
+        offset = 0
+    with open(path, "rb") as fh:
+        head = fh.read(min(offset, 64 * 1024 * 1024))
+        line = head.count(b"\n") + 1
+        fh.seek(offset)
+        rest = fh.read(200)
+    snippet = rest.split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:80]
+    if events == 0:
+        return (f"not an HTCondor job event log (no event could be read; it starts with "
+                f"{snippet!r}). Expected lines like '000 (123.000.000) 2025-05-03 04:09:48 Job "
+                f"submitted from host: ...'.")
+    return (f"truncated or corrupt at byte {offset} of {size} (line {line}, "
+            f"near {snippet!r}); {events} events before it were read.")
+
+
+def parse_log(path: str | Path) -> ParsedLog:
+    """Read one job event log. A fault is recorded in `.error`; what came before it is kept."""
+    import htcondor2  # imported here: loading the bindings takes a moment
+
+    p = str(path)
+    size = os.path.getsize(p)
+    out = ParsedLog(path=p, jobs={}, bytes=size)
+    jobs = out.jobs
+    counts: dict[int, int] = {}
+    year_shift = 0
+    last_t = None
+    n = 0
+    with open(p, "rb") as fh:
+        first_line = fh.readline(256).decode("utf-8", "replace")
+    # The bindings rewrite dates as ISO, so the file's own first line tells the format.
+    old_format = bool(_OLD_DATE.match(first_line))
+    if old_format:
+        out.date_format = "MM/DD (no year)"
+    elif _ISO_DATE.match(first_line):
+        out.date_format = "iso"
+    log = htcondor2.JobEventLog(p)
+    offset: int | None = None
+    try:
+        for ev in log.events(stop_after=0):
+            etype = ev["EventTypeNumber"]
+            n += 1
+            counts[etype] = counts.get(etype, 0) + 1
+            t = _seconds(ev["EventTime"], year_shift)
+            if old_format and last_t is not None and t < last_t - 180 * 86400:
+                year_shift += 1  # the log ran past 31 December
+                t = _seconds(ev["EventTime"], year_shift)
+            last_t = t if last_t is None else max(last_t, t)
+            if out.first_event_s is None:
+                out.first_event_s = t
+            key = (ev["Cluster"], ev.get("Proc", 0))
+            job = jobs.get(key)
+            if job is None:
+                job = JobRecord(job=f"{key[0]}.{key[1]}", cluster=key[0], proc=key[1], log=p)
+                jobs[key] = job
+            job.last_event_s = t
+            _apply(job, etype, ev, t)
+    except Exception as exc:  # noqa: BLE001 - the bindings raise HTCondorException (ULOG_RD_ERROR)
+        out.error = f"unreadable event ({exc}): "
+    # The offset must be read while the reader is open (after close() the handle is gone).
+    offset = _offset(log)
+    try:
+        log.close()
+    except Exception:  # noqa: BLE001
+        pass
+    out.events = n
+    out.event_counts = counts
+    out.last_event_s = last_t
+    if out.error is not None:
+        out.error += _describe_fault(p, size, _locate_event(p, n), n)
+    elif n == 0 and size == 0:
+        out.error = "empty file: no events (a job event log starts with a 000 submit event)."
+    elif offset is not None and offset < size:
+        with open(p, "rb") as fh:
+            fh.seek(offset)
+            rest = fh.read()
+        if rest.strip():
+            out.error = _describe_fault(p, size, offset, n)
+    elif n == 0:
+        out.error = _describe_fault(p, size, 0, 0)
+    return out
+
+
+def _apply(job: JobRecord, etype: int, ev: Any, t: float) -> None:  # noqa: C901 - one branch per event
+    if etype == IMAGE_SIZE:
+        mem = ev.get("MemoryUsage")
+        if mem is None:
+            rss = _num(ev.get("ResidentSetSize"))
+            mem = None if rss is None else rss / 1024.0
+        _peak(job.memory_mb, mem)
+    elif etype == EXECUTE:
+        if job.open_run is not None:  # a run that ended without an event saying so
+            _close_run(job, t, "superseded")
+        job._evicted_at = None
+        job.runs.append(Run(start_s=t, host=_host(ev.get("ExecuteHost"), ev.get("SlotName"))))
+        _take_slot(job, ev.get("ExecuteProps"))
+    elif etype == TERMINATED:
+        _close_run(job, t, "terminated")
+        job._evicted_at = None
+        job.terminated = True
+        if ev.get("TerminatedNormally", True):
+            rv = ev.get("ReturnValue")
+            job.exit_code = None if rv is None else int(rv)
+        else:
+            sig = ev.get("TerminatedBySignal")
+            job.exit_signal = None if sig is None else int(sig)
+        _take_table(job, ev)
+    elif etype == EVICTED:
+        job.evictions += 1
+        if ev.get("Checkpointed", False):
+            outcome = "checkpointed"
+            job.checkpointed_evictions += 1
+        elif ev.get("TerminatedAndRequeued", False):
+            outcome = "requeued"
+        else:
+            outcome = "evicted"
+        _close_run(job, t, outcome)
+        if outcome != "requeued":
+            job.preemptions += 1
+            job._evicted_at = t
+        _take_table(job, ev)
+    elif etype == SUBMIT:
+        if job.submitted_s is None:
+            job.submitted_s = t
+    elif etype == FILE_TRANSFER:
+        kind = ev.get("Type")
+        if kind in (2, 5):  # input / output transfer started
+            job._transfer_started = t
+        elif kind in (3, 6) and job._transfer_started is not None:
+            if kind == 3:
+                job.transfer_in_s += t - job._transfer_started
+            else:
+                job.transfer_out_s += t - job._transfer_started
+            job._transfer_started = None
+    elif etype == HELD:
+        code = ev.get("HoldReasonCode")
+        sub = ev.get("HoldReasonSubCode")
+        reason = str(ev.get("HoldReason", "") or "")
+        last = job.runs[-1] if job.runs else None
+        running = last is not None and (last.end_s is None or t - last.end_s <= 60.0)
+        job.holds.append(Hold(
+            job=job.job, code=None if code is None else int(code),
+            subcode=None if sub is None else int(sub),
+            reason_name=reason_name(None if code is None else int(code)), reason=reason,
+            category=hold_category(None if code is None else int(code), reason),
+            time_s=t, while_running=running))
+        _close_run(job, t, "held")
+        _cause_of_eviction(job, t)
+    elif etype == RELEASED:
+        job.releases += 1
+    elif etype == ABORTED:
+        job.aborted = True
+        job.abort_reason = str(ev.get("Reason", "") or "") or None
+        _close_run(job, t, "aborted")
+        _cause_of_eviction(job, t)
+    elif etype == SHADOW_EXCEPTION:
+        job.shadow_exceptions += 1
+        job.shadow_message = str(ev.get("Message", "") or "") or None
+        _close_run(job, t, "shadow_exception")
+    elif etype == DISCONNECTED:
+        job.disconnections += 1
+    elif etype == RECONNECTED:
+        job.reconnections += 1
+    elif etype == RECONNECT_FAILED:
+        job.reconnect_failures += 1
+        _close_run(job, t, "reconnect_failed")

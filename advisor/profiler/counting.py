@@ -1,0 +1,213 @@
+"""Per-step accounting by dispatch: FLOPs by dtype, bytes moved, kernels, peak live tensor bytes.
+
+A `StepCounter` is a `TorchDispatchMode` switched on for one dedicated optimizer step (never the
+timed ones: dispatching every aten op through Python costs far more than the op on small models).
+It sees every aten op below autograd, forward and backward, after autocast has chosen dtypes.
+
+* FLOPs come from `torch.utils.flop_counter.flop_registry`, so the count follows the same
+  convention as `FlopCounterMode`: matmul, convolution and attention kernels are counted (2·M·N·K
+  for a matmul), element-wise ops are not (their cost is the bytes they move). Ops with a
+  CompositeImplicitAutograd decomposition are decomposed first, as `FlopCounterMode` does.
+* Bytes of an op are the bytes of its tensor inputs plus outputs; views move nothing.
+* Live bytes: each storage is counted once, from the first op that produces (or the baseline that
+  holds) it until its `StorageImpl` is freed; a C++ weak reference tells us when (Python wrappers
+  die earlier than storages saved for backward, so Python finalizers would under-count).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import flop_registry
+
+OP_CLASSES = ("matmul", "conv", "attention", "other")
+
+_MATMUL = {"mm", "addmm", "bmm", "baddbmm", "_scaled_mm", "_int_mm", "matmul", "dot", "mv",
+           "addmv", "addbmm", "linear"}
+
+_aten = torch.ops.aten
+# Ops that launch no kernel: metadata and aliasing (views are detected by their schema).
+_NO_KERNEL = {_aten.detach.default, _aten.alias.default, _aten.lift_fresh.default,
+              _aten._unsafe_view.default, _aten.empty_like.default, _aten.empty.memory_format,
+              _aten.empty_strided.default, _aten.new_empty.default,
+              _aten.new_empty_strided.default}
+_METADATA = {_aten.is_contiguous.default, _aten.is_contiguous.memory_format,
+             _aten.is_strides_like_format.default, _aten.is_non_overlapping_and_dense.default,
+             _aten.size.default, _aten.sym_size.default, _aten.stride.default,
+             _aten.sym_stride.default, _aten.storage_offset.default,
+             _aten.sym_storage_offset.default, _aten.numel.default, _aten.sym_numel.default,
+             _aten.dim.default, torch.ops.prim.layout.default}
+
+
+def op_class(name: str) -> str:
+    """Which kind of kernel an aten op name is: matmul, conv, attention or other."""
+    if "attention" in name:
+        return "attention"
+    if "conv" in name:
+        return "conv"
+    if name in _MATMUL:
+        return "matmul"
+    return "other"
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+class LiveBytes:
+    """Bytes of distinct live storages on one device kind, with their peak.
+
+    Storages are keyed by their `StorageImpl` address and watched through C++ weak references,
+    so a storage kept alive only by autograd (a tensor saved for backward) still counts.
+    """
+
+    def __init__(self, device_type: str = "cpu") -> None:
+        self.device_type = device_type
+        self._live: dict[int, tuple[int, int]] = {}  # cdata -> (weak ref handle, nbytes)
+        self.current = 0
+        self.peak = 0
+        self.baseline = 0
+
+    def add(self, t: torch.Tensor) -> bool:
+        """Count the storage behind `t` if not yet counted. True when it was new."""
+        if t.device.type != self.device_type or t.is_sparse or t.is_nested:
+            return False
+        try:
+            st = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):
+            return False
+        key = st._cdata
+        if key in self._live:
+            return False
+        nbytes = st.nbytes()
+        self._live[key] = (st._weak_ref(), nbytes)
+        self.current += nbytes
+        if self.current > self.peak:
+            self.peak = self.current
+        return True
+
+    def add_baseline(self, tensors: Iterable[torch.Tensor]) -> None:
+        for t in tensors:
+            self.add(t)
+        self.baseline = self.current
+        self.peak = self.current
+
+    def sweep(self) -> None:
+        """Forget storages that have been freed."""
+        expired = torch.UntypedStorage._expired  # type: ignore[attr-defined]
+        free = torch.UntypedStorage._free_weak_ref  # type: ignore[attr-defined]
+        gone = [k for k, (ref, _) in self._live.items() if expired(ref)]
+        for k in gone:
+            ref, nbytes = self._live.pop(k)
+            free(ref)
+            self.current -= nbytes
+
+    def close(self) -> None:
+        free = torch.UntypedStorage._free_weak_ref  # type: ignore[attr-defined]
+        for ref, _ in self._live.values():
+            free(ref)
+        self._live.clear()
+
+
+class StepCounter(TorchDispatchMode):
+    """Counts FLOPs (by dtype and kind of op), bytes, kernels and peak live bytes while active."""
+
+    def __init__(self, track_memory_on: str | None = "cpu") -> None:
+        super().__init__()
+        self.flops: dict[str, dict[str, float]] = {c: defaultdict(float) for c in OP_CLASSES}
+        self.bytes: dict[str, int] = dict.fromkeys(OP_CLASSES, 0)
+        self.kernels: dict[str, int] = dict.fromkeys(OP_CLASSES, 0)
+        self.op_counts: dict[str, int] = defaultdict(int)
+        self.live = LiveBytes(track_memory_on) if track_memory_on else None
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if func in _METADATA or isinstance(func, torch._ops.HigherOrderOperator):
+            return func(*args, **kwargs)
+        packet = func._overloadpacket
+        if packet not in flop_registry:
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
+        live = self.live
+        if live is not None:
+            live.sweep()  # frees since the last op; allocations happen only inside ops
+            for t in tree_leaves((args, kwargs)):
+                if isinstance(t, torch.Tensor):
+                    live.add(t)  # tensors we had not seen (a batch from a worker process)
+        out = func(*args, **kwargs)
+        if live is not None:
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor):
+                    live.add(t)
+        self._account(func, packet, args, kwargs, out)
+        return out
+
+    def _account(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
+        name = packet.__name__
+        if func.is_view or func in _NO_KERNEL:
+            return
+        cls = op_class(name)
+        self.kernels[cls] += 1
+        self.op_counts[name] += 1
+        moved = 0
+        first_dtype = None
+        for t in tree_leaves((args, kwargs)):
+            if isinstance(t, torch.Tensor):
+                moved += _nbytes(t)
+                if first_dtype is None:
+                    first_dtype = t.dtype
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                moved += _nbytes(t)
+                if first_dtype is None:
+                    first_dtype = t.dtype
+        self.bytes[cls] += moved
+        formula = flop_registry.get(packet)
+        if formula is not None:
+            flops = formula(*args, **kwargs, out_val=out)
+            if flops:
+                key = dtype_name(first_dtype) if first_dtype is not None else "unknown"
+                self.flops[cls][key] += float(flops)
+
+    # -- results ----------------------------------------------------------------------------
+    def flops_by_dtype(self) -> dict[str, float]:
+        total: dict[str, float] = defaultdict(float)
+        for per in self.flops.values():
+            for k, v in per.items():
+                total[k] += v
+        return dict(total)
+
+    def total_flops(self) -> float:
+        return float(sum(self.flops_by_dtype().values()))
+
+    def summary(self) -> dict[str, Any]:
+        classes = {c: {"flops": dict(self.flops[c]), "bytes": int(self.bytes[c]),
+                       "kernels": int(self.kernels[c])} for c in OP_CLASSES}
+        out: dict[str, Any] = {
+            "flops_per_step": self.total_flops(),
+            "flops_by_dtype": self.flops_by_dtype(),
+            "op_classes": classes,
+            "bytes_per_step": int(sum(self.bytes.values())),
+            "kernels_per_step": int(sum(self.kernels.values())),
+            "uses_sdpa": self.kernels["attention"] > 0,
+        }
+        if self.live is not None:
+            out["peak_live_bytes"] = int(self.live.peak)
+            out["baseline_live_bytes"] = int(self.live.baseline)
+        return out
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
