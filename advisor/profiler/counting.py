@@ -143,11 +143,11 @@ class StepCounter(TorchDispatchMode):
         live = self.live
         if live is not None:
             live.sweep()  # frees since the last op; allocations happen only inside ops
-            for t in tree_leaves((args, kwargs)):
-                if isinstance(t, torch.Tensor):
-                    live.add(t)  # tensors we had not seen (a batch from a worker process)
         out = func(*args, **kwargs)
-        if live is not None:
+        # Only functional ops allocate: a view or an in-place op returns an existing storage,
+        # which is either counted already or not ours (say, a view into a whole data set
+        # that stays in host memory).
+        if live is not None and not func.is_view and not func._schema.is_mutable:
             for t in tree_leaves(out):
                 if isinstance(t, torch.Tensor):
                     live.add(t)
