@@ -1,0 +1,122 @@
+"""How long one task takes on each GPU type of a pool, and whether it fits there.
+
+Two sources, in order of trust:
+1. a measured profile (`per_task.profile`): the predictor (`advisor.predict`) gives the step time
+   and device memory on each GPU; the task takes `steps` such steps;
+2. otherwise `gpu_hours` on the reference GPU, scaled by a *typical training mix* speed model:
+   half of the reference time scales with the GPU's peak at the work's precision, half with its
+   memory bandwidth (relative time = 0.5·ref_peak/peak + 0.5·ref_bw/bw). Published end-to-end
+   speed-ups between GPU generations fall between the pure-compute and pure-bandwidth ratios;
+   this blend is the first-order estimate, and the output says it is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.workload import Workload
+from simulator.catalog import Catalog, GpuSpec
+from simulator.pool import Pool
+
+CUDA_CONTEXT_GB = 0.5       # DOMAIN.md: the CUDA context costs ~300-500 MB beyond the allocator
+MEMORY_MARGIN = 0.10        # headroom on top of the stated or predicted device memory
+DEFAULT_PRECISION = "tf32"  # PyTorch's default for convolutions on >= 8.0; fp32 elsewhere
+FALLBACK = {"fp8": ("fp8", "bf16", "fp16", "fp32"), "bf16": ("bf16", "fp16", "fp32"),
+            "fp16": ("fp16", "fp32"), "tf32": ("tf32", "fp32"), "fp32": ("fp32",)}
+# bf16 on a GPU without bf16 falls back to fp16 (AMP with a GradScaler) — a change the user makes.
+
+
+@dataclass(frozen=True)
+class GpuOption:
+    """One GPU type of the pool, for one task of the workload."""
+
+    gpu: str
+    capability: float
+    gpu_memory_gb: float
+    shared: int                     # GPUs of this type open to everyone
+    backfill: int                   # GPUs reachable only as +is_resumable backfill
+    fits: bool
+    needed_memory_gb: float
+    speed: float                    # relative to the reference GPU (higher is faster)
+    task_hours: float | None        # wall hours of one task here (None: does not fit)
+    bound: str = "typical-mix"
+    cpus_to_feed: int | None = None
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    method: str = "typical-mix"     # "profile" when predicted from a measured profile
+
+
+def precision_peak(spec: GpuSpec, precision: str) -> tuple[float, str]:
+    """The peak TFLOPS the work gets at `precision` on `spec`, and the precision actually used."""
+    for p in FALLBACK[precision]:
+        peak = spec.peak_tflops(p)
+        if peak:
+            return peak, p
+    return spec.fp32_tflops, "fp32"
+
+
+def typical_speed(spec: GpuSpec, reference: GpuSpec, precision: str) -> float:
+    ref_peak, _ = precision_peak(reference, precision)
+    peak, _ = precision_peak(spec, precision)
+    rel_time = 0.5 * ref_peak / peak + 0.5 * reference.bandwidth_gbs / spec.bandwidth_gbs
+    return 1.0 / rel_time
+
+
+def needed_memory_gb(stated_gb: float) -> float:
+    return stated_gb * (1 + MEMORY_MARGIN) + CUDA_CONTEXT_GB if stated_gb > 0 else 0.0
+
+
+def gpu_options(workload: Workload, pool: Pool, catalog: Catalog) -> list[GpuOption]:
+    """One option per GPU type in the pool, fastest first."""
+    per = workload.per_task
+    counts: dict[str, dict[str, Any]] = {}
+    for s in pool.slots:
+        c = counts.setdefault(s.gpu, {"shared": 0, "backfill": 0, "mem": s.gpu_memory_gb})
+        c["backfill" if s.backfill_only else "shared"] += s.count
+        c["mem"] = min(c["mem"], s.gpu_memory_gb)
+    if workload.profile_data is not None:
+        return _from_profile(workload, pool, catalog, counts)
+    reference = catalog.get(per.reference_gpu)
+    precision = per.precision or DEFAULT_PRECISION
+    need = needed_memory_gb(per.gpu_memory_gb)
+    out = []
+    for name, c in counts.items():
+        spec = catalog.get(name)
+        fits = need <= c["mem"]
+        speed = typical_speed(spec, reference, precision)
+        parallel = max(1, per.gpus * per.nodes)
+        hours = per.gpu_hours / parallel / speed if (fits and per.gpu_hours) else None
+        reasons = []
+        _, used = precision_peak(spec, precision)
+        if used != precision:
+            reasons.append(f"no {precision} on capability {spec.capability:.1f}: runs at {used}")
+        if not fits:
+            reasons.append(f"needs {need:.1f} GB ({per.gpu_memory_gb:g} GB + {MEMORY_MARGIN:.0%} margin "
+                           f"+ {CUDA_CONTEXT_GB} GB CUDA context) > {c['mem']:g} GB usable")
+        out.append(GpuOption(gpu=name, capability=spec.capability, gpu_memory_gb=c["mem"],
+                             shared=c["shared"], backfill=c["backfill"], fits=fits,
+                             needed_memory_gb=need, speed=speed, task_hours=hours,
+                             bound="typical-mix" if fits else "does_not_fit",
+                             reasons=tuple(reasons)))
+    return sorted(out, key=lambda o: (not o.fits, -(o.speed)))
+
+
+def _from_profile(workload: Workload, pool: Pool, catalog: Catalog,
+                  counts: Mapping[str, Mapping[str, Any]]) -> list[GpuOption]:
+    from advisor.predict import predict_fit  # the predictor is the one source of per-GPU truth
+
+    per = workload.per_task
+    assert workload.profile_data is not None and per.steps is not None
+    report = predict_fit(workload.profile_data, pool, catalog)
+    out = []
+    for row in report.rows:
+        c = counts.get(row.gpu, {"shared": row.count, "backfill": 0})
+        hours = row.predicted_step_time_s * per.steps / 3600.0 if row.fits else None
+        out.append(GpuOption(
+            gpu=row.gpu, capability=row.capability, gpu_memory_gb=row.memory_gb,
+            shared=int(c["shared"]), backfill=int(c["backfill"]), fits=bool(row.fits),
+            needed_memory_gb=row.predicted_memory_gb, speed=row.speedup or 0.0,
+            task_hours=hours, bound=row.bound, cpus_to_feed=getattr(row, "cpus_to_feed", None),
+            reasons=tuple(getattr(row, "reasons", ()) or ()), method="profile"))
+    return sorted(out, key=lambda o: (not o.fits, -(o.speed)))
