@@ -12,7 +12,6 @@ Two sources, in order of trust:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +75,7 @@ def gpu_options(workload: Workload, pool: Pool, catalog: Catalog) -> list[GpuOpt
         c["backfill" if s.backfill_only else "shared"] += s.count
         c["mem"] = min(c["mem"], s.gpu_memory_gb)
     if workload.profile_data is not None:
-        return _from_profile(workload, pool, catalog, counts)
+        return _from_profile(workload, pool, catalog)
     reference = catalog.get(per.reference_gpu)
     precision = per.precision or DEFAULT_PRECISION
     need = needed_memory_gb(per.gpu_memory_gb)
@@ -102,8 +101,7 @@ def gpu_options(workload: Workload, pool: Pool, catalog: Catalog) -> list[GpuOpt
     return sorted(out, key=lambda o: (not o.fits, -(o.speed)))
 
 
-def _from_profile(workload: Workload, pool: Pool, catalog: Catalog,
-                  counts: Mapping[str, Mapping[str, Any]]) -> list[GpuOption]:
+def _from_profile(workload: Workload, pool: Pool, catalog: Catalog) -> list[GpuOption]:
     from advisor.predict import predict_fit  # the predictor is the one source of per-GPU truth
 
     per = workload.per_task
@@ -111,12 +109,12 @@ def _from_profile(workload: Workload, pool: Pool, catalog: Catalog,
     report = predict_fit(workload.profile_data, pool, catalog)
     out = []
     for row in report.rows:
-        c = counts.get(row.gpu, {"shared": row.count, "backfill": 0})
-        hours = row.predicted_step_time_s * per.steps / 3600.0 if row.fits else None
+        usable = bool(row.fits and row.runnable)
+        hours = row.predicted_step_time_s * per.steps / 3600.0 if usable else None
         out.append(GpuOption(
             gpu=row.gpu, capability=row.capability, gpu_memory_gb=row.memory_gb,
-            shared=int(c["shared"]), backfill=int(c["backfill"]), fits=bool(row.fits),
+            shared=row.shared_count, backfill=row.backfill_count, fits=usable,
             needed_memory_gb=row.predicted_memory_gb, speed=row.speedup or 0.0,
-            task_hours=hours, bound=row.bound, cpus_to_feed=getattr(row, "cpus_to_feed", None),
-            reasons=tuple(getattr(row, "reasons", ()) or ()), method="profile"))
+            task_hours=hours, bound=row.bound, cpus_to_feed=row.cpus_to_feed,
+            reasons=tuple(row.reasons), method="profile"))
     return sorted(out, key=lambda o: (not o.fits, -(o.speed)))
