@@ -1,0 +1,258 @@
+"""Matchmaking: which slots a job may use, per-user limits, and fair share among users.
+
+**Matching** (HTCondor's, simplified). A job needing `gpus` GPUs matches a slot class when the
+GPU's capability ≥ `min_capability`, its memory ≥ `gpu_memory_gb`, and the job's CPUs, memory
+and disk fit in the share of the server that comes with `gpus` GPUs (`gpus × cpus`, ...).
+Slots owned by a research group take only `is_resumable` jobs (backfill). The GPUs of one job
+come from one slot class. A job with `cpu_ok` may also run on the pool's CPU slots, using
+`cpus` cores. Preference among matching classes: shared before owned, then faster first
+(higher speed factor), then pool order.
+
+**Per-user limits**: a length tier caps the GPUs one user holds in that tier at once (a share
+of the pool's shared GPUs or an absolute count); CPU slots do not count.
+
+**Fair share**: each user's priority is their recent GPU usage, decayed exponentially with a
+half-life (HTCondor's PRIORITY_HALFLIFE, 24 h by default): usage(t) = Σ GPUs in use, integrated
+with weight 2^-(t-s)/half_life. When GPUs free up, the waiting job that can use them and whose
+user has the lowest usage goes first; ties, and each user's own jobs, go in submission order
+(an evicted job keeps its place). Without fair share (`fair_share: none`) the whole queue is
+first come, first served. The matchmaker is event-driven: the engine asks it for a match on
+every submission and every release; no process polls.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+from simulator.distributions import Distribution
+from simulator.errors import ConfigError
+from simulator.pool import Pool, Tier
+from simulator.scenario import Request, Scenario
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class Eligible:
+    """One slot class a request may use: how many units (GPUs or cores) and how fast."""
+
+    slot: int
+    units: int
+    speed: float
+    counts_for_limit: bool
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """A slot class as the engine sees it. The last one is the CPU slots, if the pool has any."""
+
+    label: str
+    gpu: str  # "CPU" for CPU slots
+    units: int
+    owned: bool
+    is_cpu: bool
+    eviction: Distribution | None
+    max_hours: float | None  # CPU slots' runtime limit; GPU slots take the tier's
+
+
+def slot_infos(scenario: Scenario) -> list[SlotInfo]:
+    pool = scenario.pool
+    out = [SlotInfo(s.label, s.gpu, s.count, s.backfill_only, False, scenario.slot_eviction(s), None)
+           for s in pool.slots]
+    if pool.cpu_slots is not None:
+        cpu_eviction = scenario.eviction if scenario.eviction_given else None
+        out.append(SlotInfo("CPU", "CPU", pool.cpu_slots.count, False, True, cpu_eviction,
+                            pool.cpu_slots.max_hours))
+    return out
+
+
+def request_tier(pool: Pool, request: Request) -> Tier | None:
+    return pool.tier(request.job_length) if request.job_length else pool.default_tier
+
+
+def why_not(pool: Pool, request: Request, slot_index: int) -> str | None:
+    """None if the request matches GPU slot class `slot_index`, else the reason it does not."""
+    s = pool.slots[slot_index]
+    g = request.gpus
+    if s.capability < request.min_capability:
+        return f"capability {s.capability:g} < {request.min_capability:g}"
+    if s.gpu_memory_gb < request.gpu_memory_gb:
+        return f"GPU memory {s.gpu_memory_gb:g} GB < {request.gpu_memory_gb:g} GB"
+    if request.cpus > s.cpus * g:
+        return f"{s.cpus * g} CPUs < {request.cpus}"
+    if request.memory_gb > s.memory_gb * g:
+        return f"memory {s.memory_gb * g:g} GB < {request.memory_gb:g} GB"
+    if request.disk_gb > s.disk_gb * g:
+        return f"disk {s.disk_gb * g:g} GB < {request.disk_gb:g} GB"
+    if g > s.count:
+        return f"only {s.count} GPUs"
+    if s.backfill_only and not request.is_resumable:
+        return f"owned by {s.owner} (backfill needs is_resumable)"
+    return None
+
+
+def eligible(scenario: Scenario, request: Request, cpu_speed: float | None = None) -> list[Eligible]:
+    """The slot classes `request` matches, in order of preference.
+
+    `cpu_speed` is the task's speed on the CPU slots relative to the reference GPU (the
+    engine derives it from `cpu_hours`); None keeps the job off CPU slots."""
+    pool = scenario.pool
+    speeds = dict(scenario.speed_factors)
+    found = []
+    for i, s in enumerate(pool.slots):
+        if why_not(pool, request, i) is None:
+            found.append((s.backfill_only, -speeds[s.gpu], i))
+    out = [Eligible(i, request.gpus, speeds[pool.slots[i].gpu], True) for _, _, i in sorted(found)]
+    cpu = pool.cpu_slots
+    if (request.cpu_ok and cpu is not None and cpu_speed is not None
+            and request.memory_gb <= request.cpus * cpu.memory_gb and request.cpus <= cpu.count):
+        out.append(Eligible(len(pool.slots), request.cpus, cpu_speed, False))
+    return out
+
+
+def workload_cpu_speed(scenario: Scenario) -> float | None:
+    """Speed of a workload task on the CPU slots, relative to the reference GPU: a mean-sized
+    task takes `cpu_hours / cpus` hours there (perfect scaling over its cores is assumed)."""
+    w = scenario.workload
+    r = w.request
+    if not r.cpu_ok or r.cpu_hours is None:
+        return None
+    return w.work_hours.mean * r.cpus / r.cpu_hours if w.work_hours.mean > 0 else 1.0
+
+
+def check_matchable(scenario: Scenario) -> None:
+    """Refuse a scenario in which the workload or a background can never start."""
+    pool = scenario.pool
+    groups = [("workload.request", scenario.workload.request, workload_cpu_speed(scenario))]
+    for i, b in enumerate(scenario.background):
+        where = "background.request" if len(scenario.background) == 1 else f"background[{i}].request"
+        groups.append((where, b.request, None))
+    for where, req, cpu_speed in groups:
+        tier = request_tier(pool, req)
+        if not eligible(scenario, req, cpu_speed):
+            reasons = sorted({f"{s.label}: {why_not(pool, req, i)}" for i, s in enumerate(pool.slots)})
+            raise ConfigError(where, _request_text(req), f"matches no slot in pool {pool.name!r} ("
+                              + "; ".join(reasons[:6]) + ").",
+                              "lower the request (GPU memory, capability, CPUs, memory) or set "
+                              "is_resumable: true to reach owned GPUs as backfill.")
+        limit = tier.per_user_limit(pool.shared_gpus) if tier is not None else None
+        if limit is not None and req.gpus > limit and not req.cpu_ok:
+            raise ConfigError(f"{where}.gpus", req.gpus,
+                              f"is more than the {tier.name!r} tier's per-user limit of {limit} GPUs."
+                              if tier else "is over the per-user limit.",
+                              "request fewer GPUs per job or pick another job_length tier.")
+
+
+def _request_text(req: Request) -> dict[str, object]:
+    return {"gpus": req.gpus, "gpu_memory_gb": req.gpu_memory_gb,
+            "min_capability": req.min_capability, "cpus": req.cpus, "memory_gb": req.memory_gb}
+
+
+class FairShare:
+    """Decayed GPU usage per user; lower usage means better priority."""
+
+    __slots__ = ("rate", "value", "since", "in_use")
+
+    def __init__(self, users: int, half_life_hours: float) -> None:
+        self.rate = LN2 / half_life_hours
+        self.value = [0.0] * users
+        self.since = [0.0] * users
+        self.in_use = [0] * users
+
+    def usage(self, user: int, now: float) -> float:
+        dt = now - self.since[user]
+        if dt <= 0.0:
+            return self.value[user]
+        decay = math.exp(-self.rate * dt)
+        return self.value[user] * decay + self.in_use[user] * (1.0 - decay) / self.rate
+
+    def change(self, user: int, now: float, delta: int) -> None:
+        self.value[user] = self.usage(user, now)
+        self.since[user] = now
+        self.in_use[user] += delta
+
+
+class JobQueue:
+    """The waiting jobs of one user and one kind of request, in submission order."""
+
+    __slots__ = ("user", "kind", "heap", "choices", "tier", "limit")
+
+    def __init__(self, user: int, kind: int, choices: list[Eligible], tier: int,
+                 limit: int | None) -> None:
+        self.user = user
+        self.kind = kind
+        self.heap: list[int] = []  # submission sequence numbers
+        self.choices = [(e.slot, e.units, e.counts_for_limit) for e in choices]
+        self.tier = tier
+        self.limit = limit
+
+
+class Matchmaker:
+    """Free units per slot class, per-user tier usage, and the waiting queues."""
+
+    def __init__(self, slots: list[SlotInfo], users: int, tiers: int,
+                 half_life_hours: float | None) -> None:
+        self.free = [s.units for s in slots]
+        self.tier_use = [[0] * max(tiers, 1) for _ in range(users)]
+        self.fair = FairShare(users, half_life_hours) if half_life_hours else None
+        self.active: list[JobQueue] = []
+        self.job_of_seq: list[int] = []
+
+    def push(self, q: JobQueue, job: int, seq: int) -> None:
+        if not q.heap:
+            self.active.append(q)
+        heapq.heappush(q.heap, seq)
+
+    def new_seq(self, job: int) -> int:
+        self.job_of_seq.append(job)
+        return len(self.job_of_seq) - 1
+
+    def fits(self, q: JobQueue) -> int:
+        """The slot class the head of `q` could start on now, or -1."""
+        free = self.free
+        room = None if q.limit is None else q.limit - self.tier_use[q.user][q.tier]
+        for slot, units, counts in q.choices:
+            if free[slot] >= units and (room is None or not counts or units <= room):
+                return slot
+        return -1
+
+    def select(self, now: float) -> tuple[JobQueue, int] | None:
+        """The best waiting queue that can start its head job now, and where."""
+        best: JobQueue | None = None
+        best_slot = -1
+        best_key = (0.0, 0)
+        fair = self.fair
+        for q in self.active:
+            slot = self.fits(q)
+            if slot < 0:
+                continue
+            if best is None:
+                best, best_slot = q, slot
+                best_key = (fair.usage(q.user, now) if fair else 0.0, q.heap[0])
+                continue
+            key = (fair.usage(q.user, now) if fair else 0.0, q.heap[0])
+            if key < best_key:
+                best, best_slot, best_key = q, slot, key
+        return None if best is None else (best, best_slot)
+
+    def pop(self, q: JobQueue) -> int:
+        seq = heapq.heappop(q.heap)
+        if not q.heap:
+            self.active.remove(q)
+        return self.job_of_seq[seq]
+
+    def take(self, q: JobQueue, slot: int, units: int, counts: bool, now: float) -> None:
+        self.free[slot] -= units
+        if counts:
+            self.tier_use[q.user][q.tier] += units
+            if self.fair is not None:
+                self.fair.change(q.user, now, units)
+
+    def give_back(self, q: JobQueue, slot: int, units: int, counts: bool, now: float) -> None:
+        self.free[slot] += units
+        if counts:
+            self.tier_use[q.user][q.tier] -= units
+            if self.fair is not None:
+                self.fair.change(q.user, now, -units)
