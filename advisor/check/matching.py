@@ -7,11 +7,13 @@ disk; a job asking for g GPUs gets g shares and needs g GPUs on one server.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from advisor.check.commands import KNOWN_COMMANDS
 from advisor.check.submitfile import SubmitFile, parse_quantity
 from simulator.pool import Pool, SlotClass
 
@@ -33,6 +35,7 @@ class JobRequest:
     legacy_min_capability: float | None
     legacy_min_gpu_memory_mb: float | None
     is_resumable: bool
+    gpus_assumed_from: str | None = None   # a misspelled command (request_gpu) read as request_gpus
 
 
 def _number(text: str | None) -> float | None:
@@ -46,6 +49,14 @@ def _number(text: str | None) -> float | None:
 
 def job_request(sub: SubmitFile) -> JobRequest:
     gpus = _number(sub.value("request_gpus"))
+    assumed = None
+    if gpus is None:
+        # `request_gpu = 1` means no GPU to HTCondor, but the researcher meant one: analyse that.
+        for a in sub.assignments:
+            key = a.key.lower()
+            if (a.before_queue and not a.is_attribute and key not in KNOWN_COMMANDS
+                    and difflib.get_close_matches(key, ["request_gpus"], n=1, cutoff=0.8)):
+                gpus, assumed = _number(a.value), a.key
     cpus = _number(sub.value("request_cpus"))
     mem = parse_quantity(sub.value("request_memory") or "", 1.0) if sub.has("request_memory") else None
     disk = parse_quantity(sub.value("request_disk") or "", 1 / 1024) if sub.has("request_disk") else None
@@ -66,6 +77,7 @@ def job_request(sub: SubmitFile) -> JobRequest:
         legacy_min_capability=float(cap.group(2)) if cap else None,
         legacy_min_gpu_memory_mb=float(lmem.group(2)) if lmem else None,
         is_resumable=resumable,
+        gpus_assumed_from=assumed if gpus is not None else None,
     )
 
 
@@ -84,7 +96,8 @@ class Clause:
 
 def clauses(sub: SubmitFile, req: JobRequest) -> list[Clause]:
     g = max(req.gpus, 1)
-    out = [Clause("request_gpus", sub.line("request_gpus"), f"request_gpus = {req.gpus} (GPUs on one server)",
+    gpus_line = sub.line("request_gpus") or (sub.line(req.gpus_assumed_from) if req.gpus_assumed_from else None)
+    out = [Clause("request_gpus", gpus_line, f"request_gpus = {req.gpus} (GPUs on one server)",
                   lambda s: gpus_per_server(s) >= req.gpus)]
 
     def at_least(command: str, text: str, attr: Callable[[SlotClass], float], floor: float,
@@ -142,6 +155,7 @@ def analyze(sub: SubmitFile, pool: Pool) -> dict[str, Any]:
     matching = [s for s in pool.slots if all(c.ok(s) for c in cl)]
     return {
         "gpus_requested": req.gpus, "pool_gpus": total,
+        "gpus_assumed_from": req.gpus_assumed_from,
         "matching_gpus": sum(s.count for s in matching),
         "matching_slot_classes": [s.label for s in matching],
         "clauses": rows,

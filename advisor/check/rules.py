@@ -265,7 +265,7 @@ def missing_requests(ctx: Context) -> Iterator[Finding]:
                  "set it with a unit, e.g. `request_disk = 20GB`.")
     gpus_lines = [a for a in ctx.sub.assignments if a.before_queue and
                   (a.key.lower().startswith("gpus_") or a.key.lower() == "require_gpus")]
-    if gpus_lines and not gpu_job:
+    if gpus_lines and not ctx.sub.has("request_gpus"):
         a = gpus_lines[0]
         names = ", ".join(sorted({g.key for g in gpus_lines}))
         yield _f("gpus-without-request-gpus", "error", a.line, a.key,

@@ -92,7 +92,8 @@ def find_secrets(value: str) -> list[Secret]:
 def redact(text: str) -> str:
     """`text` with every secret-looking value replaced by its mask (for anything printed)."""
     def assigned(m: re.Match[str]) -> str:
-        if _is_placeholder(m.group(2)) or NOT_SECRET_NAME.search(m.group(1)):
+        if (_is_placeholder(m.group(2)) or NOT_SECRET_NAME.search(m.group(1))
+                or "***" in m.group(2)):
             return m.group(0)
         return m.group(0).replace(m.group(2), mask(m.group(2)))
 
