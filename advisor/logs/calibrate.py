@@ -72,15 +72,28 @@ class Calibration:
     def fragment(self) -> dict[str, Any]:
         """The scenario keys: eviction and workload.work_hours (what is known of them)."""
         frag: dict[str, Any] = {}
+        logs = ", ".join(self.sources)
         if self.exposure_hours > 0:
             if self.mean_time_to_eviction_hours is None:
                 frag["eviction"] = {"time_to_eviction": "none"}
             else:
                 frag["eviction"] = {"time_to_eviction": {
-                    "dist": "exponential", "mean": _sig(self.mean_time_to_eviction_hours)}}
+                    "dist": "exponential", "mean": _sig(self.mean_time_to_eviction_hours),
+                    "source": f"advisor logs {logs}: {self._interval_text()}"}}
         if self.work_values:
-            frag["workload"] = {"work_hours": {"dist": "empirical", "values": self.work_values}}
+            frag["workload"] = {"work_hours": {
+                "dist": "empirical", "values": self.work_values,
+                "source": f"advisor logs {logs}: {self.work_basis}, n = {self.work_hours['n']}"}}
         return frag
+
+    def _interval_text(self) -> str:
+        if self.rate_ci is None or self.mean_time_to_eviction_ci is None:
+            return "no running time"
+        lo, hi = self.mean_time_to_eviction_ci
+        upper = "inf" if hi is None else f"{hi:.4g}"
+        return (f"{self.evictions} evictions in {self.exposure_hours:.4g} running hours; mean "
+                f"time to eviction {self.confidence:.0%} CI [{lo:.4g}, {upper}] h (exact "
+                f"Poisson, chi-square)")
 
     def comments(self) -> list[str]:
         pct = f"{self.confidence:.0%}"

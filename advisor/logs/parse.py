@@ -22,6 +22,7 @@ with the file size so that such a log is reported as an error, with what came be
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import os
 import re
 from dataclasses import dataclass, field
@@ -176,6 +177,56 @@ class ParsedLog:
     error: str | None = None
 
 
+# FileTransferEvent types (HTCondor FileTransferEventType): 2/3 input started/finished,
+# 5/6 output started/finished; keyed by the first 27 characters of the event's description.
+_TRANSFER = {
+    "Started transferring input ": 2, "Finished transferring input": 3,
+    "Started transferring output": 5, "Finished transferring outpu": 6,
+}
+
+
+def _header(text: str) -> tuple[int, int, int, str, str] | None:
+    """(type, cluster, proc, 'YYYY-MM-DD HH:MM:SS', description) from an event's text."""
+    try:
+        close = text.index(")", 4)
+        cluster_s, proc_s, _sub = text[5:close].split(".")
+        stamp = text[close + 2:close + 21]
+        rest = close + 21
+        if text[rest:rest + 1] == ".":  # sub-second time
+            rest = text.index(" ", rest)
+        eol = text.find("\n", rest)
+        desc = text[rest + 1:eol if eol >= 0 else None]
+        if stamp[4] != "-" or stamp[13] != ":":
+            return None
+        return int(text[:3]), int(cluster_s), int(proc_s), stamp, desc
+    except (ValueError, IndexError):
+        return None
+
+
+class _Clock:
+    """'YYYY-MM-DD HH:MM:SS' → seconds (UTC reading of the log's local time; only differences
+    are used). Caches per minute; `year_shift` moves year-less dates past 31 December."""
+
+    def __init__(self) -> None:
+        self.year_shift = 0
+        self._minutes: dict[str, float] = {}
+        self._shift_seen = 0
+
+    def seconds(self, stamp: str) -> float:
+        if self.year_shift != self._shift_seen:
+            self._minutes.clear()
+            self._shift_seen = self.year_shift
+        key = stamp[:16]
+        base = self._minutes.get(key)
+        if base is None:
+            base = _seconds(key + ":00", self.year_shift)
+            self._minutes[key] = base
+        try:
+            return base + int(stamp[17:19])
+        except ValueError:
+            return _seconds(stamp, self.year_shift)
+
+
 def _seconds(event_time: str, year_shift: int) -> float:
     d = _dt.datetime.fromisoformat(event_time)
     if year_shift:
@@ -245,13 +296,12 @@ def _take_slot(job: JobRecord, props: Any) -> None:
     """Allocated values from the slot ad of a current-version 001 event."""
     if props is None:
         return
-    try:
-        items = {str(k).lower(): props.get(k) for k in props.keys()}
-    except Exception:  # noqa: BLE001 - an odd ExecuteProps value is not worth failing on
-        return
-    for res, key in ((job.cpus, "cpus"), (job.memory_mb, "memory"), (job.disk_kb, "disk"),
-                     (job.gpus, "gpus")):
-        v = _num(items.get(key))
+    for res, key in ((job.cpus, "Cpus"), (job.memory_mb, "Memory"), (job.disk_kb, "Disk"),
+                     (job.gpus, "GPUs")):
+        try:
+            v = _num(props[key])  # ClassAd names ignore case
+        except (KeyError, TypeError):
+            continue
         if v is not None:
             res.allocated = v
 
@@ -320,7 +370,6 @@ def parse_log(path: str | Path) -> ParsedLog:
     out = ParsedLog(path=p, jobs={}, bytes=size)
     jobs = out.jobs
     counts: dict[int, int] = {}
-    year_shift = 0
     last_t = None
     n = 0
     with open(p, "rb") as fh:
@@ -333,27 +382,41 @@ def parse_log(path: str | Path) -> ParsedLog:
         out.date_format = "iso"
     log = htcondor2.JobEventLog(p)
     offset: int | None = None
+    clock = _Clock()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small records and no cycles: collections would only cost time
     try:
         for ev in log.events(stop_after=0):
-            etype = ev["EventTypeNumber"]
             n += 1
+            # The event's own text (str(ev), written by the bindings with an ISO date) gives
+            # type, job id and time far faster than four ClassAd lookups.
+            head = _header(str(ev))
+            if head is None:
+                etype, cluster, proc = ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0)
+                stamp, desc = str(ev["EventTime"]).replace("T", " "), ""
+            else:
+                etype, cluster, proc, stamp, desc = head
             counts[etype] = counts.get(etype, 0) + 1
-            t = _seconds(ev["EventTime"], year_shift)
+            t = clock.seconds(stamp)
             if old_format and last_t is not None and t < last_t - 180 * 86400:
-                year_shift += 1  # the log ran past 31 December
-                t = _seconds(ev["EventTime"], year_shift)
-            last_t = t if last_t is None else max(last_t, t)
-            if out.first_event_s is None:
-                out.first_event_s = t
-            key = (ev["Cluster"], ev.get("Proc", 0))
+                clock.year_shift += 1  # the log ran past 31 December
+                t = clock.seconds(stamp)
+            if last_t is None:
+                out.first_event_s = last_t = t
+            elif t > last_t:
+                last_t = t
+            key = (cluster, proc)
             job = jobs.get(key)
             if job is None:
-                job = JobRecord(job=f"{key[0]}.{key[1]}", cluster=key[0], proc=key[1], log=p)
+                job = JobRecord(job=f"{cluster}.{proc}", cluster=cluster, proc=proc, log=p)
                 jobs[key] = job
             job.last_event_s = t
-            _apply(job, etype, ev, t)
+            _apply(job, etype, ev, t, desc)
     except Exception as exc:  # noqa: BLE001 - the bindings raise HTCondorException (ULOG_RD_ERROR)
         out.error = f"unreadable event ({exc}): "
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     # The offset must be read while the reader is open (after close() the handle is gone).
     offset = _offset(log)
     try:
@@ -378,10 +441,24 @@ def parse_log(path: str | Path) -> ParsedLog:
     return out
 
 
-def _apply(job: JobRecord, etype: int, ev: Any, t: float) -> None:  # noqa: C901 - one branch per event
-    if etype == IMAGE_SIZE:
-        mem = ev.get("MemoryUsage")
-        if mem is None:
+def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> None:  # noqa: C901
+    """Update one job with one event (one branch per event type, most frequent first)."""
+    if etype == FILE_TRANSFER:
+        kind = _TRANSFER.get(desc[:27])
+        if kind is None and not desc:
+            kind = ev.get("Type")
+        if kind in (2, 5):  # input / output transfer started
+            job._transfer_started = t
+        elif kind in (3, 6) and job._transfer_started is not None:
+            if kind == 3:
+                job.transfer_in_s += t - job._transfer_started
+            else:
+                job.transfer_out_s += t - job._transfer_started
+            job._transfer_started = None
+    elif etype == IMAGE_SIZE:
+        try:
+            mem = ev["MemoryUsage"]
+        except KeyError:
             rss = _num(ev.get("ResidentSetSize"))
             mem = None if rss is None else rss / 1024.0
         _peak(job.memory_mb, mem)
@@ -419,16 +496,6 @@ def _apply(job: JobRecord, etype: int, ev: Any, t: float) -> None:  # noqa: C901
     elif etype == SUBMIT:
         if job.submitted_s is None:
             job.submitted_s = t
-    elif etype == FILE_TRANSFER:
-        kind = ev.get("Type")
-        if kind in (2, 5):  # input / output transfer started
-            job._transfer_started = t
-        elif kind in (3, 6) and job._transfer_started is not None:
-            if kind == 3:
-                job.transfer_in_s += t - job._transfer_started
-            else:
-                job.transfer_out_s += t - job._transfer_started
-            job._transfer_started = None
     elif etype == HELD:
         code = ev.get("HoldReasonCode")
         sub = ev.get("HoldReasonSubCode")
