@@ -81,9 +81,16 @@ def job_request(sub: SubmitFile) -> JobRequest:
     )
 
 
-def gpus_per_server(slot: SlotClass) -> int:
-    """GPUs on one server of this class (all of them when the pool file gives no server count)."""
-    return slot.count // slot.servers if slot.servers else slot.count
+DEFAULT_GPUS_PER_SERVER = 8
+
+
+def gpus_per_server(slot: SlotClass, pool: Pool | None = None) -> int:
+    """GPUs on one server of this class. Where the pool file gives no server count, assume the
+    largest server the pool file does describe (or 8), never more than the class has."""
+    if slot.servers:
+        return slot.count // slot.servers
+    known = [s.count // s.servers for s in (pool.slots if pool else ()) if s.servers]
+    return min(slot.count, max(known, default=DEFAULT_GPUS_PER_SERVER))
 
 
 @dataclass(frozen=True)
@@ -94,11 +101,11 @@ class Clause:
     ok: Callable[[SlotClass], bool]
 
 
-def clauses(sub: SubmitFile, req: JobRequest) -> list[Clause]:
+def clauses(sub: SubmitFile, req: JobRequest, pool: Pool) -> list[Clause]:
     g = max(req.gpus, 1)
     gpus_line = sub.line("request_gpus") or (sub.line(req.gpus_assumed_from) if req.gpus_assumed_from else None)
     out = [Clause("request_gpus", gpus_line, f"request_gpus = {req.gpus} (GPUs on one server)",
-                  lambda s: gpus_per_server(s) >= req.gpus)]
+                  lambda s: gpus_per_server(s, pool) >= req.gpus)]
 
     def at_least(command: str, text: str, attr: Callable[[SlotClass], float], floor: float,
                  line_of: str | None = None) -> None:
@@ -144,7 +151,7 @@ def analyze(sub: SubmitFile, pool: Pool) -> dict[str, Any]:
     if req.gpus <= 0:
         return {"gpus_requested": 0, "pool_gpus": total, "matching_gpus": None, "clauses": [],
                 "note": "no request_gpus: a CPU job; GPU slots were not analysed"}
-    cl = clauses(sub, req)
+    cl = clauses(sub, req, pool)
     rows = []
     for c in cl:
         excluded = [s for s in pool.slots if not c.ok(s)]
@@ -160,5 +167,6 @@ def analyze(sub: SubmitFile, pool: Pool) -> dict[str, Any]:
         "matching_slot_classes": [s.label for s in matching],
         "clauses": rows,
         "model": "one GPU per slot with its share of the server's CPUs, memory and disk "
-                 "(pool file); a g-GPU job needs g GPUs on one server and gets g shares",
+                 "(pool file); a g-GPU job needs g GPUs on one server and gets g shares; servers "
+                 "of unknown size are assumed as large as the largest the pool file describes",
     }

@@ -25,7 +25,7 @@ from advisor.check.commands import (
     STANDARD_RESOURCES,
 )
 from advisor.check.findings import Finding
-from advisor.check.matching import JobRequest, analyze, job_request
+from advisor.check.matching import JobRequest, analyze, gpus_per_server, job_request
 from advisor.check.secrets import SECRET_FILES, SECRET_NAME, find_secrets, redact
 from advisor.check.submitfile import Assignment, SubmitFile, parse_quantity
 from simulator.pool import Pool, Tier
@@ -33,6 +33,11 @@ from simulator.pool import Pool, Tier
 DEFAULT_BACKFILL_HOURS = 6.0      # CHTC gpu-jobs.md: backfill suits jobs under 4-6 h
 LONG_JOB_HOURS = 24.0             # beyond a day without checkpoints, one interruption costs days
 TIER_ATTRIBUTES = ("GPUJobLength", "JobDurationCategory")
+# request_<x> spellings that mean a standard resource but are not close in letters.
+REQUEST_ALIASES = {"request_ram": "request_memory", "request_mem": "request_memory",
+                   "request_cores": "request_cpus", "request_ncpus": "request_cpus",
+                   "request_ngpus": "request_gpus", "request_gpu_count": "request_gpus",
+                   "request_storage": "request_disk", "request_scratch": "request_disk"}
 
 
 @dataclass
@@ -101,7 +106,8 @@ def unknown_commands(ctx: Context) -> Iterator[Finding]:
         if key in KNOWN_COMMANDS or key.startswith(KNOWN_PREFIXES):
             continue
         if key.startswith("request_") and key not in STANDARD_RESOURCES:
-            near = _close(key, STANDARD_RESOURCES, cutoff=0.75)
+            alias = REQUEST_ALIASES.get(key)
+            near = [alias] if alias else _close(key, STANDARD_RESOURCES, cutoff=0.8)
             if near:
                 yield _f("misspelled-command", "error", a.line, a.key,
                          f"`{a.key}` is not `{near[0]}`: condor_submit reads it as a request for a "
@@ -324,8 +330,7 @@ def match(ctx: Context) -> Iterator[Finding]:
 def _match_fix(command: str, ctx: Context) -> str:
     slots = ctx.pool.slots
     if command == "request_gpus":
-        from advisor.check.matching import gpus_per_server
-        most = max(gpus_per_server(s) for s in slots)
+        most = max(gpus_per_server(s, ctx.pool) for s in slots)
         return f"request at most {most} GPUs per job (request_gpus = {most}), or split the work into more jobs."
     if command in ("gpus_minimum_capability", "requirements"):
         best = max(s.capability for s in slots)
