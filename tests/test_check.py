@@ -363,3 +363,8 @@ def test_cli_exit_codes_and_json(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert out == "" and "line 2" in err and "Traceback" not in err
     assert main(["check", str(EXAMPLES / "good.sub"), "--pool", "nosuch"]) == 2
+
+
+def test_queue_with_an_item_list_spanning_lines():
+    report = check(variant(drop=("queue",)) + ["queue lr in (", "  0.1", "  0.01", ")"])
+    assert report.findings == []

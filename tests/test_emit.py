@@ -138,11 +138,17 @@ def test_bad_tier_and_bad_request_are_input_errors():
         render_htcondor(CHECKPOINTING, JobSpec(name="x", checkpoint_files=()), CHTC)
 
 
-def test_generated_file_passes_advisor_check():
+@pytest.mark.parametrize("request_, pool", [
+    (CHECKPOINTING, CHTC), (PLAIN, CHTC),
+    (Request(request_cpus=2, request_memory_mb=8192, request_gpus=1, job_length="Long",
+             gpus_minimum_capability=8.0, checkpoint_interval_minutes=120), OSPOOL),
+])
+def test_generated_file_passes_advisor_check(request_, pool):
     from advisor.check import check_text
 
-    report = check_text(render_htcondor(CHECKPOINTING, JOB, CHTC), CHTC)
-    assert [f for f in report.findings if f.severity != "info"] == []
+    report = check_text(render_htcondor(request_, JOB, pool), pool)
+    assert report.errors == []
+    assert [f for f in report.findings if f.severity == "warning"] == []
 
 
 # --- the wrapper --------------------------------------------------------------------------

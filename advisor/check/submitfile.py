@@ -129,10 +129,16 @@ def parse_submit_text(text: str, path: str = "<submit file>") -> SubmitFile:
     """Parse a submit description; a statement HTCondor cannot read is an InputError (exit 2)."""
     assignments: list[Assignment] = []
     queues: list[tuple[int, str]] = []
+    in_items = False   # inside the item list of `queue x in (` ... `)`
     for number, stmt in _logical_lines(text):
+        if in_items:
+            in_items = stmt.strip() != ")"
+            continue
         word = stmt.strip().split(None, 1)[0].lower()
         if word == "queue":
-            queues.append((number, stmt.strip()[5:].strip()))
+            args = stmt.strip()[5:].strip()
+            queues.append((number, args))
+            in_items = args.endswith("(")
             continue
         m = _ASSIGN.match(stmt)
         if m:
