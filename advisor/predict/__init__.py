@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from advisor.predict.calibrate import Calibration, calibrate
+from advisor.predict.calibrate import Calibration
+from advisor.predict.calibrate import calibrate as calibrate_on_profile
 from advisor.predict.gates import check
 from advisor.predict.input_pipeline import InputModel, input_model
 from advisor.predict.memory import predict_memory
 from advisor.predict.profile_input import ProfileView, load_profile_file
-from advisor.predict.roofline import effective_work, roofline
+from advisor.predict.roofline import effective_work
+from advisor.predict.roofline import roofline as roofline_time
 from simulator.catalog import Catalog, GpuSpec, load_catalog
 from simulator.pool import Pool
 
@@ -122,9 +124,9 @@ def predict_gpu(profile: ProfileView | Mapping[str, Any], gpu: GpuSpec, *,
     the speed-up is against `reference_step_time_s`, or the catalog's reference GPU."""
     view = as_view(profile)
     catalog = catalog or load_catalog()
-    cal = calibration or calibrate(view, catalog)
+    cal = calibration or calibrate_on_profile(view, catalog)
     work = effective_work(view)
-    rf = roofline(view, gpu, cal.efficiencies, work)
+    rf = roofline_time(view, gpu, cal.efficiencies, work)
     inp: InputModel = input_model(view)
     input_s = inp.time_per_step_s()
     compute_s = rf.step_s
@@ -155,7 +157,7 @@ def predict_gpu(profile: ProfileView | Mapping[str, Any], gpu: GpuSpec, *,
         if ref.name == gpu.name:
             reference_step_time_s = step_s
         else:
-            ref_rf = roofline(view, ref, cal.efficiencies, work)
+            ref_rf = roofline_time(view, ref, cal.efficiencies, work)
             reference_step_time_s = max(ref_rf.step_s, input_s)
     speedup = reference_step_time_s / step_s if step_s > 0 else None
     return GpuPrediction(
@@ -176,11 +178,11 @@ def predict_fit(profile: ProfileView | Mapping[str, Any], pool: Pool,
     """One row per GPU type in `pool`, sorted by predicted step time."""
     view = as_view(profile)
     catalog = catalog or load_catalog()
-    cal = calibrate(view, catalog)
+    cal = calibrate_on_profile(view, catalog)
     work = effective_work(view)
     inp = input_model(view)
     ref = catalog.reference
-    ref_step = max(roofline(view, ref, cal.efficiencies, work).step_s, inp.time_per_step_s())
+    ref_step = max(roofline_time(view, ref, cal.efficiencies, work).step_s, inp.time_per_step_s())
 
     by_gpu: dict[str, dict[str, Any]] = {}
     for slot in pool.slots:
