@@ -104,7 +104,8 @@ class Clause:
 def clauses(sub: SubmitFile, req: JobRequest, pool: Pool) -> list[Clause]:
     g = max(req.gpus, 1)
     gpus_line = sub.line("request_gpus") or (sub.line(req.gpus_assumed_from) if req.gpus_assumed_from else None)
-    out = [Clause("request_gpus", gpus_line, f"request_gpus = {req.gpus} (GPUs on one server)",
+    named = f"{req.gpus_assumed_from} = {req.gpus}, read as request_gpus" if req.gpus_assumed_from else f"request_gpus = {req.gpus}"
+    out = [Clause("request_gpus", gpus_line, f"{named} (GPUs on one server)",
                   lambda s: gpus_per_server(s, pool) >= req.gpus)]
 
     def at_least(command: str, text: str, attr: Callable[[SlotClass], float], floor: float,

@@ -144,6 +144,12 @@ def attributes(ctx: Context) -> Iterator[Finding]:
             continue
         name = a.attribute
         low = name.lower()
+        if low == "is_resumable" and a.value.strip().lower() not in ("true", "false"):
+            yield _f("resumable-value", "warning", a.line, a.key,
+                     f"+is_resumable = {a.value.strip()} is not the ClassAd boolean true (a quoted "
+                     "\"true\" is a string), so the job may not be treated as resumable.",
+                     "write `+is_resumable = true` (no quotes).")
+            continue
         if low in {p.lower() for p in POOL_ATTRIBUTES}:
             if name in TIER_ATTRIBUTES and own_tier and low != own_tier.lower():
                 yield _f("other-pool-attribute", "warning", a.line, a.key,
@@ -308,10 +314,9 @@ def match(ctx: Context) -> Iterator[Finding]:
     total = analysis["pool_gpus"]
     alone = [c for c in analysis["clauses"] if c["matches_gpus"] == 0]
     for c in alone:
-        slots = ", ".join(sorted(set(c["excludes_slot_classes"])))
         yield _f("no-match", "error", c["line"], c["command"],
-                 f"{c['clause']}: no GPU slot of pool {ctx.pool.name!r} satisfies this "
-                 f"(it excludes all {total} GPUs: {slots}); the job would stay idle.",
+                 f"{c['clause']}: no GPU slot of pool {ctx.pool.name!r} satisfies this (it excludes "
+                 f"all {total} GPUs, see the matching table); the job would stay idle.",
                  _match_fix(c["command"], ctx))
     if not alone and analysis["matching_gpus"] == 0:
         parts = "; ".join(f"{c['clause']} (line {c['line']}) excludes {c['excludes_gpus']}"
@@ -334,9 +339,9 @@ def _match_fix(command: str, ctx: Context) -> str:
         return f"request at most {most} GPUs per job (request_gpus = {most}), or split the work into more jobs."
     if command in ("gpus_minimum_capability", "requirements"):
         best = max(s.capability for s in slots)
-        return f"lower gpus_minimum_capability to at most {best:g}."
+        return f"lower gpus_minimum_capability to at most {best:.1f}."
     if command == "gpus_maximum_capability":
-        return f"raise gpus_maximum_capability to at least {min(s.capability for s in slots):g}."
+        return f"raise gpus_maximum_capability to at least {min(s.capability for s in slots):.1f}."
     if command == "gpus_minimum_memory":
         return f"lower gpus_minimum_memory to at most {max(s.gpu_memory_mb for s in slots)}MB."
     if command == "request_memory":
