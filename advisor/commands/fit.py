@@ -45,10 +45,21 @@ def render_report(report: FitReport, console: Console) -> None:
                       str(r.cpus_to_feed), style=style)
     console.print(table)
     for r in report.rows:
-        blocking = [x for x in r.reasons if not r.runnable or "needs" in x or "input-bound" in x]
-        if blocking:
-            console.print(f"[bold]{r.gpu}[/]: " + "; ".join(blocking[:3]), highlight=False)
-    console.print(f"Measured on {report.measured_on}. {report.calibration}.", highlight=False)
+        if not r.runnable:
+            blockers = [x for x in r.reasons if "needs capability" in x or "kernels for sm_" in x
+                        or "which needs" in x]
+            console.print(f"[bold]{r.gpu}[/] cannot run as profiled: " + "; ".join(blockers), highlight=False)
+    for r in report.rows:
+        if not r.fits:
+            need = next((x for x in r.reasons if x.startswith("needs ")), "")
+            console.print(f"[bold]{r.gpu}[/] does not fit: {need}", highlight=False)
+    starved = [r for r in report.rows if r.bound == "input"]
+    if starved:
+        most = max(r.cpus_to_feed for r in starved)
+        console.print(f"Input-bound on {', '.join(r.gpu for r in starved)}: the data loader delivers a "
+                      f"step every {_fmt_time(starved[0].input_time_s)}; up to {most} CPUs (loader "
+                      "workers + main process) would keep these GPUs fed.", highlight=False)
+    console.print(f"Measured on {report.measured_on}; {report.calibration}.", highlight=False)
     console.print(f"Input pipeline: {report.input_basis}.", highlight=False)
     for a in report.assumptions[1:]:
         console.print(f"Assumed: {a}", highlight=False)

@@ -40,6 +40,10 @@ LIMITS = (
     "was measured, with the same num_workers.",
     "Memory = tensor peak + workspace/attention allowances, + margin, + 0.5 GB CUDA context; "
     "a different batch size or sequence length changes everything.",
+    "Checked against published single-GPU training throughputs of ResNet-50 and BERT-base on 8 GPU "
+    "models (benchmarks/predictor_accuracy.py): predicted GPU-to-GPU speed ratios had a median "
+    "error of about 16% (BERT-base 10-13%, ResNet-50 22-31%, worst on GeForce cards); absolute "
+    "step times were off by up to 2x.",
 )
 
 
