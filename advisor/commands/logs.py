@@ -187,7 +187,7 @@ def _recommendation(console: Console, data: dict[str, Any]) -> None:
     rec = data["recommendation"]
     lines = "\n".join(rec["submit_lines"]) or "(not enough data for a recommendation)"
     console.print(Panel(escape(lines), title="Request next time",
-                        subtitle=f"headroom {rec['headroom']:.0%} over the measured peak",
+                        subtitle=f"headroom {rec['headroom']:.0%}",
                         expand=False))
     colors = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in rec["findings"]:

@@ -63,6 +63,11 @@ def _p95(values: list[float]) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), 95, method="higher"))
 
 
+def _gpus_needed(busy: float) -> int:
+    """GPUs that keep up with `busy` GPU-seconds per second (5% tolerance for noise)."""
+    return max(1, math.ceil(busy - 0.05))
+
+
 def _finding(kind: str, severity: str, message: str, jobs: list[JobRecord] | None = None
              ) -> dict[str, Any]:
     jobs = jobs or []
@@ -133,11 +138,15 @@ def _memory(jobs: list[JobRecord], totals: Totals, k: float, rec: dict[str, Any]
     retry = None
     if n_need:
         retry = round_memory_mb(peak_max * k)
-        if mem_holds:  # their true need is unknown: at least twice what they had
-            held_req = max((j.memory_mb.requested or 0) for j in mem_holds)
+        # Held jobs that never finished: their true need is unknown, at least twice the request.
+        unresolved = [j for j in mem_holds if not j.terminated]
+        if unresolved:
+            held_req = max((j.memory_mb.requested or 0) for j in unresolved)
             retry = max(retry, round_memory_mb(2 * max(held_req, request)))
         if frac > RETRY_FRACTION_MAX:
-            request, retry = retry, None
+            request, retry = max(request, retry), None
+        elif retry <= request:
+            retry = None
     rec["request_memory_mb"] = request
     rec["retry_request_memory_mb"] = retry
     rec["memory_mb"] = {"used_p95": p95, "used_max": peak_max, "jobs_above_request": n_need}
@@ -146,9 +155,13 @@ def _memory(jobs: list[JobRecord], totals: Totals, k: float, rec: dict[str, Any]
             msg = (f"{len(mem_holds)} of {len(jobs)} jobs were held for memory: few enough "
                    f"(<= {RETRY_FRACTION_MAX:.0%}) for retry_request_memory = {retry}MB, so only "
                    f"those jobs pay for the larger request.")
-        else:
+        elif frac > RETRY_FRACTION_MAX:
             msg = (f"{len(mem_holds)} of {len(jobs)} jobs were held for memory: too many for "
                    f"retry_request_memory; request_memory = {request}MB for all jobs.")
+        else:
+            msg = (f"{len(mem_holds)} of {len(jobs)} jobs were held for memory; after release "
+                   f"they peaked at no more than {_fmt(peak_max)} MB: request_memory = "
+                   f"{request}MB covers them.")
         findings.append(_finding("hold_memory", "warning", msg, mem_holds))
     elif retry is not None:
         findings.append(_finding(
@@ -209,8 +222,12 @@ def _cpus(jobs: list[JobRecord], k: float, rec: dict[str, Any],
     if not used:
         return
     request = max(1, math.ceil(_p95(used) * k - 1e-9))
-    rec["request_cpus"] = request
     asked = [j.cpus.requested for j in jobs if j.cpus.requested]
+    exceeded = any(j.cpus.used is not None and j.cpus.requested
+                   and j.cpus.used > j.cpus.requested for j in jobs)
+    if asked and not exceeded:  # an average below the request is no reason to ask for more
+        request = min(request, int(max(asked)))
+    rec["request_cpus"] = request
     if asked and max(asked) > 1 and request < max(asked) / 1.5:
         findings.append(_finding(
             "cpus_overrequested", "info",
@@ -239,23 +256,24 @@ def _gpus(jobs: list[JobRecord], k: float, rec: dict[str, Any],
             "The logs do not record GPU use (a Gpus row without a usage value: HTCondor before "
             "GPU monitoring, or monitoring off): no advice on the number of GPUs.", gpu_jobs))
     else:
+        # GPU use is GPU-seconds per second (at most the number of GPUs): the GPUs needed are
+        # its ceiling, less a small tolerance for noise; no headroom (a GPU cannot be 120% busy).
         busy = [j.gpus.used or 0.0 for j in measured]
-        request = max(1, math.ceil(_p95(busy) * k - 1e-9))
+        request = _gpus_needed(_p95(busy))
         rec["request_gpus"] = min(request, asked)
 
         def n_of(j: JobRecord) -> float:
             return float(j.gpus.allocated or j.gpus.requested or 1)
 
-        under = [j for j in measured if n_of(j) > 1
-                 and math.ceil((j.gpus.used or 0) * k - 1e-9) < n_of(j)]
+        under = [j for j in measured if n_of(j) > 1 and _gpus_needed(j.gpus.used or 0) < n_of(j)]
         for j in under[:3]:
             n = n_of(j)
             findings.append(_finding(
                 "gpus_underused", "warning",
                 f"Job {j.job} had {n:.0f} GPUs and kept {j.gpus.used:.2f} GPU busy on average "
                 f"({(j.gpus.used or 0) / n:.0%} of each): request_gpus = "
-                f"{max(1, math.ceil((j.gpus.used or 0) * k - 1e-9))} would do the same work and "
-                f"wait less for a match.", [j]))
+                f"{_gpus_needed(j.gpus.used or 0)} would do the same work and wait less for a "
+                f"match.", [j]))
         if len(under) > 3:
             findings.append(_finding("gpus_underused", "warning",
                                      f"{len(under)} multi-GPU jobs in all used fewer GPUs than "
@@ -301,13 +319,13 @@ def _restarts_and_holds(jobs: list[JobRecord], totals: Totals, rec: dict[str, An
             f"OSPool holds jobs after 30 starts. Checkpoint, or split the work into shorter jobs.",
             many))
     if totals.preemptions:
-        lost = totals.wall_hours - totals.good_hours
+        lost = sum(r.seconds for j in jobs for r in j.runs if r.outcome == "evicted") / 3600
         evicted = [j for j in jobs if j.preemptions]
         findings.append(_finding(
             "evictions", "warning",
-            f"{totals.preemptions} eviction(s) in {len(evicted)} job(s); {lost:.2f} h of run time "
-            f"was not kept (badput). Checkpoint at an interval well below the mean time to "
-            f"eviction (see calibration), or use slots that are not backfill.", evicted))
+            f"{totals.preemptions} eviction(s) in {len(evicted)} job(s) lost {lost:.2f} h of run "
+            f"time (work not checkpointed). Checkpoint at an interval well below the mean time "
+            f"to eviction (see calibration), or use slots that are not backfill.", evicted))
     dur = [j for j in jobs if any(h.category == "duration" for h in j.holds)]
     if dur:
         findings.append(_finding(
