@@ -11,7 +11,7 @@ from test_predict_profiles import make_profile
 
 from advisor.errors import InputError
 from advisor.predict import BOUNDS, predict_fit, predict_gpu
-from advisor.predict.gates import build_supports, check, default_build
+from advisor.predict.gates import assumed_build, build_supports, check, default_build
 from advisor.predict.input_pipeline import input_model
 from advisor.predict.memory import CUDA_CONTEXT_GB, GIB
 from advisor.predict.profile_input import ProfileView
@@ -137,6 +137,20 @@ def test_build_gate_cpu_only_build_assumes_default_cuda_build() -> None:
     assert gate.assumed_build and "CPU-only" in gate.assumed_build
     old = make_profile(environment={"torch": "2.6.0+cpu", "cuda": None, "arch_list": []})
     assert predict_gpu(old, CATALOG.get("P100-PCIE-16GB"), catalog=CATALOG).runnable
+
+
+@pytest.mark.parametrize(("torch_text", "cuda", "sm_60", "sm_70", "sm_75"), [
+    ("2.13.0+cu126", None, True, True, True),     # legacy CUDA 12.6 wheels
+    ("2.9.0+cu128", None, False, True, True),
+    ("2.10.0+cu128", None, False, False, True),
+    ("2.13.0", "13.0", False, False, True),        # PyPI wheel, no suffix: environment.cuda
+    ("2.13.0+cpu", None, False, False, True),      # CPU-only: the version's default build
+    ("2.6.0+cpu", None, True, True, True),
+])
+def test_assumed_build_from_suffix_or_cuda(torch_text: str, cuda: str | None, sm_60: bool,
+                                           sm_70: bool, sm_75: bool) -> None:
+    _, arch = assumed_build(torch_text, cuda)
+    assert (build_supports(arch, 6.0), build_supports(arch, 7.0), build_supports(arch, 7.5)) == (sm_60, sm_70, sm_75)
 
 
 def test_build_gate_torch_2_15_cannot_serve_pre_turing() -> None:

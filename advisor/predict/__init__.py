@@ -38,8 +38,11 @@ LIMITS = (
     "by the ratios more than by the absolute times.",
     "The input pipeline is assumed to run as fast per CPU core on the pool's machines as where it "
     "was measured, with the same num_workers.",
-    "Memory = tensor peak + workspace/attention allowances, + margin, + 0.5 GB CUDA context; "
-    "a different batch size or sequence length changes everything.",
+    "Memory = tensor peak (allocator peak on a GPU, live tensor bytes on a CPU) + cuBLAS workspace "
+    "(8 MiB; 32 MiB on 9.0+) + cuDNN workspace (256 MiB when a CPU profile has convolutions) + "
+    "S×S attention scores below 7.5 (no flash/mem-efficient kernels), plus a 20% margin (10% for "
+    "a GPU-measured peak), plus a 0.5 GB CUDA context. Another batch size or sequence length "
+    "needs a new profile.",
     "Checked against published single-GPU training throughputs of ResNet-50 and BERT-base on 8 GPU "
     "models (benchmarks/predictor_accuracy.py): predicted GPU-to-GPU speed ratios had a median "
     "error of about 16% (BERT-base 10-13%, ResNet-50 22-31%, worst on GeForce cards); absolute "

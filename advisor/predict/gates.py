@@ -11,8 +11,10 @@ Feature gates (NVIDIA compute capability):
 Build gate: the user's torch build must contain kernels for the GPU. A build's arch list
 (`torch.cuda.get_arch_list()`, recorded in the profile) holds `sm_XY` (binary: runs on
 capability X.Y' with Y' >= Y, same major) and `compute_XY` (PTX: JIT-compiles for any
-capability >= X.Y). A CPU-only build says nothing about GPUs, so the torch version's default
-PyPI CUDA build is assumed (and said):
+capability >= X.Y). The list is empty for a CPU-only build and also for a CUDA build profiled
+where CUDA was unavailable; then the build is read from the version suffix (`+cu126`) or
+`environment.cuda`, and failing both the torch version's default PyPI CUDA build is assumed (and
+said):
 
 | torch | default PyPI build | architectures | source |
 |---|---|---|---|
@@ -61,17 +63,43 @@ def torch_version(text: str | None) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+MODERN_ARCHES = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
+
+
 def default_build(version: tuple[int, int] | None) -> tuple[str, tuple[str, ...]]:
     """The default PyPI CUDA build of a torch version: (description, arch list)."""
-    modern = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
     if version is None or version >= (2, 11):
-        cuda = "CUDA 13.x"
-        return f"the default {cuda} build (sm_75 and newer)", modern
+        return "the default CUDA 13.x build (sm_75 and newer)", MODERN_ARCHES
     if version >= (2, 10):
-        return "the default CUDA 12.8 build (sm_75 and newer)", modern
+        return "the default CUDA 12.8 build (sm_75 and newer)", MODERN_ARCHES
     if version >= (2, 8):
-        return "the default CUDA 12.8 build (sm_70 and newer)", ("sm_70", *modern)
+        return "the default CUDA 12.8 build (sm_70 and newer)", ("sm_70", *MODERN_ARCHES)
     return "the default CUDA 12.6 build (sm_50–sm_90)", CU126_ARCHES
+
+
+def cuda_build(cuda: tuple[int, int], version: tuple[int, int] | None) -> tuple[str, tuple[str, ...]]:
+    """The architectures of a named CUDA build (`+cu126`, `environment.cuda = "12.8"`)."""
+    if cuda >= (13, 0):
+        return f"a CUDA {cuda[0]}.{cuda[1]} build (sm_75 and newer)", MODERN_ARCHES
+    if cuda >= (12, 8):
+        if version is not None and version >= (2, 10):
+            return f"a CUDA {cuda[0]}.{cuda[1]} build (sm_75 and newer)", MODERN_ARCHES
+        return f"a CUDA {cuda[0]}.{cuda[1]} build (sm_70 and newer)", ("sm_70", *MODERN_ARCHES)
+    return f"a CUDA {cuda[0]}.{cuda[1]} build (sm_50–sm_90)", CU126_ARCHES
+
+
+def assumed_build(torch_text: str | None, cuda_text: str | None) -> tuple[str, tuple[str, ...]]:
+    """What a profile without an arch list says about its build. `torch.cuda.get_arch_list()`
+    is empty whenever CUDA is unavailable, so a CUDA build profiled on a CPU machine looks the
+    same as a CPU-only build: the `+cuXYZ` suffix or `environment.cuda` tells them apart."""
+    version = torch_version(torch_text)
+    m = re.search(r"\+cu(\d+)(\d)\b", torch_text or "")
+    if m:
+        return cuda_build((int(m.group(1)), int(m.group(2))), version)
+    m = re.match(r"\s*(\d+)\.(\d+)", cuda_text or "")
+    if m:
+        return cuda_build((int(m.group(1)), int(m.group(2))), version)
+    return default_build(version)
 
 
 def _cc(arch: str) -> tuple[str, int, int] | None:
@@ -124,9 +152,10 @@ def check(view: ProfileView, gpu: GpuSpec) -> GateResult:
     assumed: str | None = None
     arch = tuple(view.arch_list)
     if not arch:
-        desc, arch = default_build(torch_version(view.torch_version))
-        assumed = (f"the profile's torch {view.torch_version or '(unknown version)'} build has no GPU "
-                   f"architectures (CPU-only); assumed {desc}")
+        desc, arch = assumed_build(view.torch_version, view.cuda_version)
+        assumed = (f"the profile records no GPU architectures for its torch "
+                   f"{view.torch_version or '(unknown version)'} build (CPU-only, or CUDA unavailable "
+                   f"where it was profiled); assumed {desc}")
     build_only = False
     if not build_supports(arch, cap):
         version = torch_version(view.torch_version)
