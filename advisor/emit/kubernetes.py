@@ -174,7 +174,7 @@ def render_kubernetes(request: Request, job: JobSpec, pool: Pool) -> str:
     ]
     if job.queue > 1:
         header.append(f"# Indexed Job: {job.queue} tasks; $JOB_COMPLETION_INDEX = 0..{job.queue - 1} "
-                      "(HTCondor's $(Process)).")
+                      "(HTCondor's $(Process)); backoffLimitPerIndex needs Kubernetes >= 1.29.")
     if request.checkpoints:
         header.append(f"# Checkpointing: exit {CHECKPOINT_EXIT_CODE} means 'checkpoint taken': the "
                       "podFailurePolicy ignores it and a new pod resumes from the files in")
