@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import simpy
 
 from simulator.distributions import Distribution
@@ -132,8 +133,10 @@ class _Kind:
 class Engine:
     """One simulation run. Use `run(scenario, seed)`."""
 
-    def __init__(self, scenario: Scenario, seed: int | np.random.SeedSequence | None = None) -> None:
+    def __init__(self, scenario: Scenario, seed: int | np.random.SeedSequence | None = None, *,
+                 trace: bool = False) -> None:
         self.sc = scenario
+        self.trace: list[tuple[float, str, int, int, int, str]] | None = [] if trace else None
         if isinstance(seed, np.random.SeedSequence):
             root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key)
         else:
@@ -362,6 +365,8 @@ class Engine:
             self.r_starts[j] += 1
             self.r_types[j] |= 1 << self.slot_type[slot]
             self.r_state[j] = RUNNING
+        if self.trace is not None:
+            self.trace.append((now, "start", j, slot, units, ""))
         self.env.timeout(length, j).callbacks.append(self._run_end)
 
     def _split(self, k: _Kind, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
@@ -404,6 +409,9 @@ class Engine:
         self.mm.give_back(q, slot, units, k.counts[slot], now)
         self._busy_change(slot, -units, now)
         self.j_slot[j] = -1
+        if self.trace is not None:
+            why = ("finish", "checkpoint_exit", self.cause[slot].value, EvictionCause.TIER_LIMIT.value)
+            self.trace.append((now, "end", j, slot, units, why[end]))
         task = j < self.n
         if task:
             if self.slots[slot].is_cpu:
@@ -514,9 +522,19 @@ class Engine:
         measures = Measures(window_start=self.w0, window_end=end, capacity=capacity,
                             busy_hours=busy, waiting_task_hours=self.wait_area,
                             background_jobs=len(self.j_kind) - n)
-        return build_results(columns, measures, self.sc)
+        trace = None
+        if self.trace is not None:
+            trace = pd.DataFrame(self.trace, columns=["time_hours", "event", "job", "slot", "units",
+                                                      "cause"])
+            trace["task"] = trace["job"] < n
+            trace["slot_label"] = [self.slots[s].label for s in trace["slot"]]
+        return build_results(columns, measures, self.sc, trace)
 
 
-def run(scenario: Scenario, seed: int | np.random.SeedSequence | None = None) -> Results:
-    """Simulate `scenario` once. `seed` (an int or a SeedSequence) defaults to `scenario.seed`."""
-    return Engine(scenario, seed).run()
+def run(scenario: Scenario, seed: int | np.random.SeedSequence | None = None, *,
+        trace: bool = False) -> Results:
+    """Simulate `scenario` once. `seed` (an int or a SeedSequence) defaults to `scenario.seed`.
+
+    With `trace`, `Results.trace` lists every run's start and end (time, job, slot class,
+    units, and why it ended): for tests and for looking inside one run."""
+    return Engine(scenario, seed, trace=trace).run()

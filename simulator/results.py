@@ -56,6 +56,7 @@ class Results:
     summary: dict[str, Any]
     scenario: str = ""
     measures: Measures | None = field(default=None, repr=False)
+    trace: pd.DataFrame | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "summary": self.summary,
@@ -114,8 +115,9 @@ def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
     return summary
 
 
-def build_results(columns: dict[str, Any], measures: Measures, scenario: Scenario) -> Results:
+def build_results(columns: dict[str, Any], measures: Measures, scenario: Scenario,
+                  trace: pd.DataFrame | None = None) -> Results:
     tasks = pd.DataFrame(columns)
     tasks.insert(3, "turnaround_hours", tasks["finish_hours"] - tasks["submit_hours"])
     return Results(tasks=tasks, summary=summarize(tasks, measures), scenario=scenario.name,
-                   measures=measures)
+                   measures=measures, trace=trace)
