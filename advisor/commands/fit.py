@@ -2,6 +2,13 @@
 step, the speed-up over the catalog's reference GPU, how many such GPUs there are (shared and
 backfill-only), what bounds the step, and how many CPUs would keep the GPU fed.
 
+bound: compute | memory_bandwidth | overhead (kernel launches) | input (the data loader) |
+does_not_fit. A GPU that cannot run the workload as profiled (bf16 below 8.0, FP8 below 8.9,
+torch.compile below 7.0, or a torch build without the GPU's architecture) is marked, with the
+reason and, for a build, which build would run there. The model and its documented defaults
+are in advisor/predict/ (roofline.py, memory.py, gates.py, input_pipeline.py, calibrate.py);
+its measured accuracy: python benchmarks/predictor_accuracy.py.
+
 Examples: advisor fit profiles/resnet.json; advisor fit p.json --pool ospool --json
 """
 
