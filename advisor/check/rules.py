@@ -110,9 +110,10 @@ def unknown_commands(ctx: Context) -> Iterator[Finding]:
             near = [alias] if alias else _close(key, STANDARD_RESOURCES, cutoff=0.8)
             if near:
                 yield _f("misspelled-command", "error", a.line, a.key,
-                         f"`{a.key}` is not `{near[0]}`: condor_submit reads it as a request for a "
-                         f"custom machine resource named `{key[8:]}`, which no slot of pool "
-                         f"{ctx.pool.name!r} offers, and {near[0]} stays at its default.",
+                         f"`{a.key}` is not `{near[0]}`: condor_submit takes request_<name> as a "
+                         f"request for a custom machine resource named `{key[8:]}`, which pool "
+                         f"{ctx.pool.name!r} does not describe, and {near[0]} stays at its default"
+                         + (" (no GPU)." if near[0] == "request_gpus" else "."),
                          f"write `{near[0]} = {a.value}`.", tuple(near))
             else:
                 yield _f("custom-resource", "warning", a.line, a.key,
@@ -273,7 +274,8 @@ def missing_requests(ctx: Context) -> Iterator[Finding]:
                  "set it from a measurement: `advisor profile` or `advisor logs`, e.g. `request_memory = 8GB`.")
     if not ctx.sub.has("request_disk"):
         yield _f("no-request-disk", "info", None, "request_disk",
-                 "request_disk is not set; HTCondor assumes about the size of the input files.",
+                 "request_disk is not set; HTCondor's default is about max(1 GiB, 1.25 x the input "
+                 "size), too little once checkpoints and outputs grow.",
                  "set it with a unit, e.g. `request_disk = 20GB`.")
     gpus_lines = [a for a in ctx.sub.assignments if a.before_queue and
                   (a.key.lower().startswith("gpus_") or a.key.lower() == "require_gpus")]
