@@ -68,8 +68,7 @@ def test_checkpointing_chtc_submit_file_every_line():
     assert sub["should_transfer_files"] == "YES"
     assert sub["when_to_transfer_output"] == "ON_EXIT"
     for key in ("log", "output", "error"):
-        assert "$(Cluster)" in sub[key]
-    assert "$(Process)" in sub["output"] and "$(Process)" in sub["error"]
+        assert "$(Cluster)_$(Process)" in sub[key]
     inputs = [s.strip() for s in sub["transfer_input_files"].split(",")]
     # The real program travels with the wrapper; each input by its size (CHTC data rules).
     assert inputs == ["train.sh", "code.tar.gz", "osdf:///chtc/staging/bbadger/imagenet.tar",

@@ -146,7 +146,8 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
             f"job $(Process) handles items [index*{job.items_per_job}, (index+1)*{job.items_per_job})")
 
     blank("logs: $(Cluster)_$(Process) keeps each job's files apart")
-    add("log", f"{name}_$(Cluster).log", "one event log for the whole cluster: read it with `advisor logs`")
+    add("log", f"{name}_$(Cluster)_$(Process).log",
+        "the job's event log (starts, evictions, holds, memory used): read them with `advisor logs`")
     add("output", f"{name}_$(Cluster)_$(Process).out")
     add("error", f"{name}_$(Cluster)_$(Process).err")
 
