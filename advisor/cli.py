@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from advisor.errors import ConfigError, DomainFailure
-from advisor.output import STDERR, CommandResult, dumps, error_line, make_console
+from advisor.output import CommandResult, dumps, error_line, make_console
 
 # Order is the order shown in `advisor --help`.
 COMMANDS = ["profile", "fit", "assess", "recommend", "check", "simulate", "whatif", "logs",
@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in _available_commands():
         help_text = getattr(module, "HELP", None) or (module.__doc__ or "").strip().splitlines()[0]
-        p = sub.add_parser(name, help=help_text, description=module.__doc__,
+        # argparse formats help with %-interpolation: a literal "95%" must be "95%%".
+        help_text = help_text.replace("%", "%%")
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or "").replace("%", "%%"),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true",
                        help="print exactly one JSON document on stdout (people's output to stderr)")

@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
+
 def make_console(stderr: bool = False) -> Console:
     """A rich console; when not a terminal (piped, captured) it is wide enough for our tables."""
     probe = Console(stderr=stderr)

@@ -13,7 +13,7 @@ def add_pool_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="WORKLOAD_OR_PROFILE",
+    parser.add_argument("workload_path", metavar="WORKLOAD_OR_PROFILE",
                         help="a workload YAML (DESIGN §4.3) or a profile JSON from `advisor profile`")
     parser.add_argument("--tasks", type=int, default=None,
                         help="number of independent tasks (overrides the workload; profiles: 1)")
@@ -36,6 +36,6 @@ def load_target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             raise InputError(f"--{name}", value, "must be 1 or more.", f"give a positive --{name}.")
     catalog = load_catalog()
     pool = load_pool(args.pool, catalog=catalog)
-    workload = load_workload_or_profile(args.target, tasks=args.tasks, steps=args.steps,
+    workload = load_workload_or_profile(args.workload_path, tasks=args.tasks, steps=args.steps,
                                         epochs=args.epochs, catalog=catalog)
     return workload, pool, catalog

@@ -1,0 +1,194 @@
+"""The candidate requests the recommender weighs, and the scenario that tests each.
+
+A candidate fixes: the capability floor (which GPU generations the job accepts), the length
+tier, backfill (`+is_resumable`), the checkpoint interval (or none), items per job, and whether
+CPU slots are accepted too. Per candidate the pool is simulated with the same random numbers
+(common random numbers): only the policy differs.
+
+Checkpointing is exit-driven (HTCondor `checkpoint_exit_code`): after τ hours of work the job
+writes its checkpoint (δ), exits and is matched again, paying R on the next start (fetching the
+checkpoint, loading the model). δ and R come from the checkpoint size over an assumed transfer
+rate; τ starts from Daly's optimum for the eviction rate of the slots the job may land on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.assess.rules import JOB_STARTUP_S, TRANSFER_GBPS, shortest_tier
+from advisor.assess.runtime import GpuOption
+from advisor.workload import Workload
+from simulator.pool import Pool
+from simulator.theory import daly_interval
+
+TIER_MARGIN = 1.15              # a run must fit its tier with 15% to spare
+CHECKPOINT_WRITE_S = 30.0       # assumption: serialize + stop, beyond the transfer
+MIN_INTERVAL_H = 10 / 60
+
+
+@dataclass(frozen=True)
+class Candidate:
+    min_capability: float
+    job_length: str | None
+    is_resumable: bool
+    checkpoint_interval_hours: float | None
+    items_per_job: int = 1
+    cpu_ok: bool = False
+    why_not: str | None = None          # set when the candidate cannot work (not simulated)
+
+    @property
+    def label(self) -> str:
+        parts = [f"cc≥{self.min_capability:g}" if self.min_capability else "any GPU"]
+        if self.job_length:
+            parts.append(self.job_length)
+        parts.append("backfill" if self.is_resumable else "no backfill")
+        parts.append(f"ckpt {self.checkpoint_interval_hours * 60:.0f} min"
+                     if self.checkpoint_interval_hours else "no ckpt")
+        if self.items_per_job > 1:
+            parts.append(f"{self.items_per_job} items/job")
+        if self.cpu_ok:
+            parts.append("+CPU slots")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class CheckpointCosts:
+    cost_hours: float       # δ: write + transfer out
+    restart_hours: float    # R: transfer in + load, on every start but the first
+
+    @classmethod
+    def of(cls, workload: Workload) -> CheckpointCosts:
+        gb = workload.per_task.checkpoint_gb or 0.0
+        transfer_s = gb / TRANSFER_GBPS
+        return cls(cost_hours=(CHECKPOINT_WRITE_S + transfer_s) / 3600,
+                   restart_hours=(JOB_STARTUP_S + transfer_s) / 3600)
+
+
+@dataclass
+class Space:
+    """What the enumeration needs to know about the workload on this pool."""
+
+    workload: Workload
+    pool: Pool
+    options: list[GpuOption]
+    gate: float | None
+    items_per_job: int
+    costs: CheckpointCosts
+    notes: list[str] = field(default_factory=list)
+
+    def considered(self, floor: float, resumable: bool) -> list[GpuOption]:
+        return [o for o in self.options if o.fits and o.task_hours is not None
+                and o.capability >= floor and (o.shared or (resumable and o.backfill))]
+
+    def job_hours(self, option: GpuOption, items: int) -> float:
+        return items * (option.task_hours or 0.0) + JOB_STARTUP_S / 3600
+
+    def mean_time_to_eviction(self, floor: float, resumable: bool) -> float | None:
+        means = [s.time_to_eviction.mean for s in self.pool.slots
+                 if s.time_to_eviction is not None and s.capability >= floor
+                 and (resumable or not s.backfill_only)]
+        return min(means) if means else None
+
+
+def capability_floors(space: Space) -> list[float]:
+    """The floors worth trying: the gate (or none), then each faster generation that fits."""
+    base = space.gate or 0.0
+    caps = sorted({o.capability for o in space.options if o.fits and o.capability >= base})
+    # A floor at or below the slowest usable generation excludes nothing: it is the base.
+    floors = [base] + [c for c in caps[1:] if c > base]
+    # Keep floors that still leave GPUs to run on; at most four (the fastest floors hold few GPUs).
+    kept = [f for f in floors if space.considered(f, True)]
+    return kept[:4]
+
+
+def intervals(space: Space, floor: float, resumable: bool, tier_hours: float | None) -> list[float]:
+    """Checkpoint intervals (hours) to try: Daly's optimum for the eviction rate, and the longest
+    run the shortest tier allows."""
+    w = space.workload
+    if not w.can_checkpoint:
+        return []
+    out: list[float] = []
+    mtte = space.mean_time_to_eviction(floor, resumable)
+    delta, restart = space.costs.cost_hours, space.costs.restart_hours
+    if mtte is not None:
+        out.append(max(MIN_INTERVAL_H, daly_interval(delta, mtte)))
+    if tier_hours is not None:
+        out.append(max(MIN_INTERVAL_H, tier_hours / TIER_MARGIN - delta - restart))
+    fastest = max((space.job_hours(o, space.items_per_job)
+                   for o in space.considered(floor, resumable)), default=0.0)
+    out = [t for t in out if t < fastest]        # an interval longer than the job never fires
+    return sorted({round(t, 3) for t in out})
+
+
+def enumerate_candidates(space: Space) -> list[Candidate]:
+    pool, w = space.pool, space.workload
+    shortest = min(pool.tiers, key=lambda t: t.max_hours) if pool.tiers else None
+    has_backfill = any(s.backfill_only for s in pool.slots)
+    out: list[Candidate] = []
+    for floor in capability_floors(space):
+        for resumable in ([False, True] if has_backfill else [False]):
+            opts = space.considered(floor, resumable)
+            if not opts:
+                continue
+            slowest = max(space.job_hours(o, space.items_per_job) for o in opts)
+            tier = shortest_tier(pool, slowest * TIER_MARGIN) if pool.tiers else None
+            if pool.tiers and tier is None:
+                longest = max(pool.tiers, key=lambda t: t.max_hours)
+                out.append(Candidate(floor, longest.name, resumable, None, space.items_per_job,
+                                     why_not=f"a {slowest:.1f} h job on the slowest accepted GPU "
+                                     f"would be held at the {longest.name} tier's "
+                                     f"{longest.max_hours:g} h limit"))
+            else:
+                out.append(Candidate(floor, tier.name if tier else None, resumable, None,
+                                     space.items_per_job))
+            for tau in intervals(space, floor, resumable, shortest.max_hours if shortest else None):
+                run_h = tau + space.costs.cost_hours + space.costs.restart_hours
+                t = shortest_tier(pool, run_h * TIER_MARGIN) if pool.tiers else None
+                out.append(Candidate(floor, t.name if t else None, resumable, tau, space.items_per_job))
+    if w.per_task.cpu_hours and pool.cpu_slots is not None and out:
+        best = next((c for c in out if c.why_not is None), None)
+        if best is not None:
+            out.append(Candidate(best.min_capability, best.job_length, best.is_resumable,
+                                 best.checkpoint_interval_hours, best.items_per_job, cpu_ok=True))
+    return out
+
+
+def refinements(space: Space, best: Candidate) -> list[Candidate]:
+    """Around the best candidate: half and double its checkpoint interval, and half/double the
+    items per job for many-item workloads."""
+    out = []
+    pool = space.pool
+    shortest = min(pool.tiers, key=lambda t: t.max_hours) if pool.tiers else None
+    if best.checkpoint_interval_hours:
+        for factor in (0.5, 2.0):
+            tau = best.checkpoint_interval_hours * factor
+            run_h = tau + space.costs.cost_hours + space.costs.restart_hours
+            if tau < MIN_INTERVAL_H or (shortest and run_h * TIER_MARGIN > shortest.max_hours):
+                continue
+            t = shortest_tier(pool, run_h * TIER_MARGIN) if pool.tiers else None
+            out.append(Candidate(best.min_capability, t.name if t else None, best.is_resumable,
+                                 round(tau, 3), best.items_per_job, best.cpu_ok))
+    if best.items_per_job > 1:
+        for factor in (0.5, 2.0):
+            items = max(1, int(round(best.items_per_job * factor)))
+            opts = space.considered(best.min_capability, best.is_resumable)
+            slowest = max(space.job_hours(o, items) for o in opts)
+            t = shortest_tier(pool, slowest * TIER_MARGIN) if pool.tiers else None
+            if pool.tiers and t is None:
+                continue
+            out.append(Candidate(best.min_capability, t.name if t else None, best.is_resumable,
+                                 best.checkpoint_interval_hours, items, best.cpu_ok))
+    return out
+
+
+def describe_daly(space: Space, floor: float, resumable: bool) -> dict[str, Any] | None:
+    mtte = space.mean_time_to_eviction(floor, resumable)
+    if mtte is None:
+        return None
+    delta = space.costs.cost_hours
+    return {"mean_time_to_eviction_hours": mtte, "checkpoint_cost_hours": delta,
+            "restart_hours": space.costs.restart_hours,
+            "daly_interval_hours": daly_interval(delta, mtte),
+            "young_interval_hours": math.sqrt(2 * delta * mtte)}

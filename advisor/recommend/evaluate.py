@@ -1,0 +1,128 @@
+"""Simulate each candidate on the pool under other users' load, with common random numbers.
+
+The scenario: the pool; other users keep the shared GPUs `background_load` busy (an assumption
+the output states: 20 users, lognormal jobs of mean 6 h, cv 1.5, on the default tier); after a
+warm-up the workload's jobs are submitted at once; time-to-results is the time from submission
+to the last job's completion. For very many jobs a slice is simulated and the result scaled
+(the pool is then throughput-bound: time grows linearly with the number of jobs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from advisor.assess.rules import JOB_STARTUP_S
+from advisor.recommend.candidates import Candidate, CheckpointCosts, Space
+from simulator.replicate import replication_seeds, run_summary
+from simulator.scenario import Scenario
+
+WARMUP_HOURS = 24.0
+MAX_SIM_JOBS = 1500
+BACKGROUND_USERS = 20
+BACKGROUND_MEAN_HOURS = 6.0
+BACKGROUND_CV = 1.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    time_to_results_hours: dict[str, float]   # mean, p90, ci95_low, ci95_high
+    goodput_fraction: float
+    evictions_per_task: float
+    tasks_held: float
+    scale: float                              # jobs represented per simulated job
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time_to_results_hours": self.time_to_results_hours,
+                "goodput_fraction": self.goodput_fraction,
+                "evictions_per_task": self.evictions_per_task, "tasks_held": self.tasks_held,
+                "jobs_per_simulated_job": self.scale}
+
+
+def background(space: Space, load: float, speeds: dict[str, float]) -> dict[str, Any] | None:
+    """Other users' jobs sized to keep `load` of the shared GPUs busy."""
+    if load <= 0:
+        return None
+    pool = space.pool
+    capacity = sum(s.count * speeds.get(s.gpu, 1.0) for s in pool.slots if not s.backfill_only)
+    rate = load * capacity / BACKGROUND_MEAN_HOURS
+    request: dict[str, Any] = {"gpus": 1, "cpus": 1, "memory_gb": 4}
+    if pool.default_tier is not None:
+        request["job_length"] = pool.default_tier.name
+    return {"name": "other-users", "users": BACKGROUND_USERS,
+            "arrival": {"dist": "exponential", "mean": 1.0 / rate},
+            "work_hours": {"dist": "lognormal", "mean": BACKGROUND_MEAN_HOURS, "cv": BACKGROUND_CV},
+            "request": request}
+
+
+def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
+                 gpu_memory_gb: float, memory_gb: float, cpus: int,
+                 reference_gpu: str) -> tuple[Scenario, float]:
+    w = space.workload
+    jobs = math.ceil(w.tasks / cand.items_per_job)
+    sim_jobs = min(jobs, MAX_SIM_JOBS)
+    usable = [o for o in space.options if o.fits and o.task_hours]
+    # Work per job in hours on the catalog's reference GPU: hours on a GPU × that GPU's speed
+    # (speeds are relative to the reference GPU).
+    ref_hours = (usable[0].task_hours or 0.0) * usable[0].speed if usable else 0.0
+    work = cand.items_per_job * ref_hours + JOB_STARTUP_S / 3600 * (usable[0].speed if usable else 1.0)
+    speeds = {o.gpu: max(o.speed, 1e-6) for o in space.options}
+    request: dict[str, Any] = {
+        "gpus": max(1, w.per_task.gpus), "cpus": cpus, "memory_gb": memory_gb,
+        "gpu_memory_gb": gpu_memory_gb, "min_capability": cand.min_capability,
+        "is_resumable": cand.is_resumable,
+    }
+    if cand.job_length:
+        request["job_length"] = cand.job_length
+    if cand.cpu_ok and w.per_task.cpu_hours:
+        request.update({"cpu_ok": True, "cpu_hours": cand.items_per_job * w.per_task.cpu_hours})
+    costs: CheckpointCosts = space.costs
+    checkpoint: dict[str, Any] = {"mode": "none"}
+    if cand.checkpoint_interval_hours:
+        checkpoint = {"mode": "exit", "interval_minutes": cand.checkpoint_interval_hours * 60,
+                      "cost_seconds": costs.cost_hours * 3600,
+                      "restart_seconds": costs.restart_hours * 3600}
+    d: dict[str, Any] = {
+        "name": cand.label, "seed": 1, "warmup_hours": WARMUP_HOURS, "pool": pool_ref,
+        "workload": {"name": w.name, "tasks": sim_jobs, "start_hours": WARMUP_HOURS,
+                     "work_hours": {"dist": "fixed", "value": max(work, 1e-6)},
+                     "reference_gpu": reference_gpu,
+                     "speed": speeds,
+                     "request": request, "checkpoint": checkpoint},
+    }
+    bg = background(space, load, speeds)
+    if bg is not None:
+        d["background"] = bg
+    return Scenario.from_dict(d, source=f"candidate {cand.label}"), jobs / sim_jobs
+
+
+def evaluate(scenario: Scenario, scale: float, replications: int, seed: int) -> Outcome:
+    """Run the replications in this process (each is small; the same seeds for every candidate)."""
+    runs = [run_summary(scenario, ss) for ss in replication_seeds(seed, replications)]
+    ttr = np.array([r["makespan_hours"] * scale if r["tasks_held"] == 0 and
+                    r["tasks_completed"] == r["tasks"] else math.inf for r in runs], dtype=float)
+    finite = ttr[np.isfinite(ttr)]
+    if len(finite) == len(ttr) and len(ttr) > 1:
+        from simulator.replicate import interval
+        ci = interval(list(ttr))
+        stats = {"mean": float(ttr.mean()), "p90": float(np.percentile(ttr, 90)),
+                 "ci95_low": ci["ci95_low"], "ci95_high": ci["ci95_high"]}
+    elif len(finite) == len(ttr):
+        stats = {"mean": float(ttr.mean()), "p90": float(ttr.max()),
+                 "ci95_low": float(ttr.min()), "ci95_high": float(ttr.max())}
+    else:
+        stats = {"mean": math.inf, "p90": math.inf, "ci95_low": math.inf, "ci95_high": math.inf}
+    return Outcome(
+        time_to_results_hours=stats,
+        goodput_fraction=float(np.nanmean([r["goodput_fraction"] for r in runs])),
+        evictions_per_task=float(np.nanmean([r["evictions_per_task"] for r in runs])),
+        tasks_held=float(np.mean([r["tasks_held"] for r in runs])) * scale,
+        scale=scale,
+    )
+
+
+ProgressFn = Callable[[int, int, str], None]

@@ -1,0 +1,102 @@
+"""Request values from measurements, each with the reason that goes into the submit file.
+
+* `request_memory`: the measured host peak × (1 + HOST_HEADROOM), or the workload's stated
+  memory as given; rounded up to 256 MB.
+* `request_disk`: inputs + outputs + two checkpoints (the one being written and the last good
+  one) + the software environment (container or shared input), × (1 + DISK_HEADROOM).
+* `gpus_minimum_memory`: the predicted device peak (allocator + CUDA context + margin).
+* `gpus_minimum_capability`: the feature gates (bf16/TF32 ≥ 8.0, FP8 ≥ 8.9) or the floor the
+  simulation found pays off.
+* `request_cpus`: what keeps the GPU fed (data-loader workers + the main process), from the
+  predictor; 1 when nothing was measured.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from advisor.assess.runtime import GpuOption
+from advisor.workload import Workload
+
+HOST_HEADROOM = 0.25
+DISK_HEADROOM = 0.25
+ENVIRONMENT_GB = 5.0            # assumption: a PyTorch environment without a container image
+GATES = {"bf16": 8.0, "tf32": 8.0, "fp8": 8.9}
+
+
+@dataclass(frozen=True)
+class Sizing:
+    request_cpus: int
+    request_memory_mb: int
+    request_disk_mb: int
+    gpus_minimum_memory_mb: int | None
+    gate_capability: float | None
+    reasons: dict[str, str]
+
+
+def _round_up(mb: float, step: int = 256) -> int:
+    return int(math.ceil(mb / step) * step)
+
+
+def precision_gate(workload: Workload) -> tuple[float | None, str | None]:
+    """The capability the work's precision needs, and why."""
+    prof = workload.profile_data
+    if prof is not None:
+        prec = prof.get("precision") or {}
+        autocast = str(prec.get("autocast_dtype") or "")
+        if "bfloat16" in autocast or prec.get("param_dtype") == "bfloat16":
+            return 8.0, "the script computes in bfloat16 (needs capability 8.0)"
+        if prec.get("tf32_matmul"):
+            return None, None  # TF32 is a speed-up, not a requirement: older GPUs run fp32
+        return None, None
+    p = workload.per_task.precision
+    if p == "bf16":
+        return 8.0, "bf16 needs capability 8.0"
+    if p == "fp8":
+        return 8.9, "FP8 needs capability 8.9"
+    return None, None
+
+
+def size_request(workload: Workload, usable: list[GpuOption], items_per_job: int = 1) -> Sizing:
+    per = workload.per_task
+    why: dict[str, str] = {}
+    prof = workload.profile_data
+    if prof is not None:
+        host = float((prof.get("peak_memory_bytes") or {}).get("host") or 0) / 2**20
+        memory_mb = _round_up(max(host * (1 + HOST_HEADROOM), 1024))
+        why["request_memory"] = (f"measured host peak {host / 1024:.2f} GB + {HOST_HEADROOM:.0%} "
+                                 "headroom (advisor profile)")
+    else:
+        memory_mb = _round_up(per.memory_gb * 1024)
+        why["request_memory"] = f"{per.memory_gb:g} GB per task, as stated in the workload"
+    ckpt_gb = per.checkpoint_gb or 0.0
+    env_gb = workload.shared_input_gb or (0.0 if workload.container else ENVIRONMENT_GB)
+    disk_gb = (items_per_job * (per.input_gb + per.output_gb) + 2 * ckpt_gb + env_gb)
+    disk_mb = _round_up(max(disk_gb * (1 + DISK_HEADROOM), 1.0) * 1024, 1024)
+    why["request_disk"] = (f"{items_per_job * per.input_gb:.3g} GB in + {items_per_job * per.output_gb:.3g} "
+                           f"GB out + 2 × {ckpt_gb:.3g} GB checkpoints + {env_gb:g} GB environment, "
+                           f"+ {DISK_HEADROOM:.0%}")
+    gpu_mem_mb = None
+    if per.gpus > 0 and usable:
+        need_gb = min(o.needed_memory_gb for o in usable)
+        gpu_mem_mb = _round_up(need_gb * 1024)
+        source = "predicted device peak" if prof is not None else f"{per.gpu_memory_gb:g} GB stated"
+        why["gpus_minimum_memory"] = f"{source} + margin + CUDA context = {need_gb:.1f} GB"
+    if per.cpus:
+        cpus = per.cpus
+        why["request_cpus"] = "as stated in the workload"
+    else:
+        fed = [o.cpus_to_feed for o in usable if o.cpus_to_feed]
+        if fed:
+            cpus = max(1, min(max(fed), 16))
+            why["request_cpus"] = (f"{cpus} CPUs keep the fastest usable GPU fed (data-loader "
+                                   "workers + main process, predicted)")
+        else:
+            cpus = 1
+            why["request_cpus"] = "nothing measured about data loading: CHTC's minimum of 1"
+    gate, gate_why = precision_gate(workload)
+    if gate_why:
+        why["gpus_minimum_capability"] = gate_why
+    return Sizing(request_cpus=cpus, request_memory_mb=memory_mb, request_disk_mb=disk_mb,
+                  gpus_minimum_memory_mb=gpu_mem_mb, gate_capability=gate, reasons=why)
