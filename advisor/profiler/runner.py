@@ -9,6 +9,7 @@ child survives `run_child`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,7 +17,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +153,8 @@ def run_child(config: dict[str, Any], *, cwd: str | Path, timeout_s: float,
                                     stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             sid = proc.pid
-            outcome = _watch(proc, sid, t0, timeout_s, memory_limit_bytes, poll_s)
+            with _terminate_as_exit():
+                outcome = _watch(proc, sid, t0, timeout_s, memory_limit_bytes, poll_s)
         results = None
         res_path = run_dir / "results.json"
         if res_path.exists():
@@ -197,6 +201,24 @@ def _watch(proc: subprocess.Popen, sid: int, t0: float, timeout_s: float,
     return ChildOutcome(returncode=proc.returncode, results=None, wall_s=time.monotonic() - t0,
                         peak_rss_bytes=peak, timed_out=timed_out,
                         memory_exceeded=memory_exceeded, gpu_memory_bytes=gpu_peak)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """While the child runs, SIGTERM/SIGHUP to the advisor unwind (and so kill the child) too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 def _stop(proc: subprocess.Popen, sid: int, grace_s: float) -> None:
