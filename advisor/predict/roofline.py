@@ -35,8 +35,8 @@ Default efficiencies (η) and why — all are fractions of the *datasheet dense*
   datasheet figure, but a training step also runs many small tensors (late layers, biases,
   optimizer on small parameters) and multi-pass kernels (batch-norm reads its input twice
   forward and backward; softmax/layer-norm likewise), so the traffic per counted byte is
-  higher. 0.5 was chosen against the benchmark's float32/TF32 groups (0.4–0.7 tried); the
-  mixed-precision groups were not used to choose it.
+  higher. 0.5 was chosen against the benchmark's 2023 float32/TF32 groups (0.4–0.7 tried);
+  its mixed-precision groups and the 2020 Turing/Pascal results were not used to choose it.
 * FP32 peaks of GeForce/workstation Ampere and Ada (8.6, 8.9) count a second FP32 datapath
   shared with INT32 (GA102 whitepaper); FP32 CUDA-core work may reach less of it there than
   the η above. Not corrected (no published FP32-only training figure to calibrate it on).
