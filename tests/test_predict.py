@@ -240,6 +240,14 @@ def test_cpu_profile_with_cuda_autocast_is_costed_in_half_precision() -> None:
     assert a100.predicted_step_time_s == pytest.approx(1e14 / (0.60 * 312e12), rel=0.01)
 
 
+def test_precision_read_from_profiler_fields() -> None:
+    view = ProfileView.from_dict(make_profile(precision={"autocast_dtype": None, "autocast": {"cuda": "bfloat16"},
+                                                         "float32_matmul_precision": "high"}))
+    assert view.autocast_dtype == "bfloat16" and view.tf32_matmul
+    plain = ProfileView.from_dict(make_profile(precision={"float32_matmul_precision": "highest"}))
+    assert plain.autocast_dtype is None and not plain.tf32_matmul
+
+
 def test_predict_fit_rows_sorted_with_pool_counts() -> None:
     pool = load_pool("chtc")
     report = predict_fit(make_profile(), pool, CATALOG)

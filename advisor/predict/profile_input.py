@@ -233,6 +233,19 @@ def _parse(d: Mapping[str, Any], source: str | None) -> ProfileView:
             raise _err(f"precision.{key}", v, "must be true or false.", "write a JSON boolean.", source)
         return v
 
+    autocast_dtype = _dtype("autocast_dtype", None)
+    per_device = prec.get("autocast")
+    if autocast_dtype is None and isinstance(per_device, Mapping):
+        # {"cuda": "float16"}: autocast entered for a device (the GPU one first)
+        for dev in ("cuda", *per_device):
+            v = per_device.get(dev)
+            if isinstance(v, str) and v:
+                autocast_dtype = v.removeprefix("torch.")
+                break
+    tf32_matmul = _flag("tf32_matmul", False)
+    if prec.get("float32_matmul_precision") in ("high", "medium"):
+        tf32_matmul = True   # torch.set_float32_matmul_precision("high") enables TF32 matmuls
+
     return ProfileView(
         device_kind=str(kind),
         device_name=device.get("name") if isinstance(device.get("name"), str) else None,
@@ -245,8 +258,8 @@ def _parse(d: Mapping[str, Any], source: str | None) -> ProfileView:
         batch_size=batch_size,
         num_workers=workers,
         param_dtype=_dtype("param_dtype", "float32") or "float32",
-        autocast_dtype=_dtype("autocast_dtype", None),
-        tf32_matmul=_flag("tf32_matmul", False),
+        autocast_dtype=autocast_dtype,
+        tf32_matmul=tf32_matmul,
         tf32_cudnn=_flag("tf32_cudnn", True),
         compiled=_flag("compiled", False),
         uses_sdpa=_flag("uses_sdpa", False) or classes["attention"].kernels > 0,
