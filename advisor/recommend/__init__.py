@@ -232,6 +232,15 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
         max_runtime_hours=tier.max_hours if tier else None,
         extra={"reasons": why},
     )
+    verdict, reasons = a.verdict, list(a.reasons)
+    if verdict == "htc-able-with-checkpointing" and c.checkpoint_interval_hours is None:
+        verdict = "htc-able"
+        reasons.insert(0, f"The simulation found a plan without checkpointing: on GPUs of capability "
+                       f"≥ {c.min_capability:g} every job fits the {c.job_length} tier, and this "
+                       "finished soonest.")
+    elif verdict == "htc-able" and c.checkpoint_interval_hours is not None and not a.facts.get("batching"):
+        reasons.insert(0, "Checkpointing is optional here, but it finished sooner in the simulation "
+                       "(backfill evictions then lose little work).")
     ttr = best.outcome.time_to_results_hours
     expected = {"time_to_results_hours": {"mean": ttr["mean"], "p90": ttr["p90"],
                                           "ci95_low": ttr["ci95_low"], "ci95_high": ttr["ci95_high"]},
@@ -243,7 +252,7 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
                        "(throughput-bound regime)")
     assumed.append(f"request_memory has {HOST_HEADROOM:.0%} headroom over the measured host peak"
                    if workload.profile_data is not None else "memory, disk and GPU memory as stated in the workload")
-    return Recommendation(workload.name, pool.name, a.verdict, a.reasons, request, job, expected,
+    return Recommendation(workload.name, pool.name, verdict, reasons, request, job, expected,
                           evaluated, objective, assumed, _checkpoint_story(space, c, pool), a, why=why,
                           command=task_command(workload))
 
