@@ -124,10 +124,12 @@ class RooflineResult:
 
     @property
     def bound(self) -> str:
+        """What most of the step is spent on: kernel launches (the host dispatch floor or the
+        per-kernel overheads), arithmetic, or memory traffic."""
         if self.dispatch_floor_s >= self.gpu_time_s:
             return "overhead"
-        compute = sum(c.time_s for c in self.classes if c.compute_bound and c.time_s > 0)
-        memory = sum(c.time_s for c in self.classes if not c.compute_bound and c.time_s > 0)
+        compute = sum(c.compute_s for c in self.classes)
+        memory = sum(c.memory_s for c in self.classes)
         overhead = sum(c.overhead_s for c in self.classes)
         if overhead > max(compute, memory):
             return "overhead"
