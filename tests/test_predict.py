@@ -213,6 +213,18 @@ def test_attention_materialises_scores_below_7_5() -> None:
     assert any("flash" in r for r in v100.reasons)
 
 
+def test_attention_allowance_skipped_when_measured_with_the_math_kernel() -> None:
+    att = {"flops": {"float16": 12 * 64 * 1e9}, "bytes": 1e6, "kernels": 24}
+    kw = {"precision": {"uses_sdpa": True, "autocast_dtype": "float16"},
+          "op_classes": {"matmul": {"flops": {"float16": 1e12}}, "attention": att},
+          "environment": {"arch_list": ["sm_60", "sm_70", "sm_75", "sm_80", "sm_90"]}}
+    on_v100 = make_profile(device={"kind": "cuda", "name": "Tesla V100-SXM2-32GB", "capability": 7.0}, **kw)
+    on_a100 = make_profile(device={"kind": "cuda", "name": "NVIDIA A100-SXM4-80GB", "capability": 8.0}, **kw)
+    p100 = CATALOG.get("P100-PCIE-16GB")
+    assert predict_gpu(on_v100, p100, catalog=CATALOG).memory_breakdown_gb["attention"] == 0.0
+    assert predict_gpu(on_a100, p100, catalog=CATALOG).memory_breakdown_gb["attention"] > 0.0
+
+
 def test_calibration_on_the_measuring_gpu() -> None:
     base = compute_bound_fp32()
     a100 = CATALOG.get("A100-SXM4-80GB")

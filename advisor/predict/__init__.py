@@ -113,14 +113,10 @@ def as_view(profile: ProfileView | Mapping[str, Any]) -> ProfileView:
     return profile if isinstance(profile, ProfileView) else ProfileView.from_dict(profile)
 
 
-def _measuring_capability(profile: ProfileView | Mapping[str, Any], cal: Calibration) -> float | None:
+def _measuring_capability(view: ProfileView, cal: Calibration) -> float | None:
     if cal.measured_gpu is not None:
         return cal.measured_gpu.capability
-    if isinstance(profile, Mapping):
-        cap = (profile.get("device") or {}).get("capability")
-        if isinstance(cap, (int, float)) and not isinstance(cap, bool):
-            return float(cap)
-    return None
+    return view.device_capability if view.measured_on_gpu else None
 
 
 def predict_gpu(profile: ProfileView | Mapping[str, Any], gpu: GpuSpec, *,
@@ -138,7 +134,7 @@ def predict_gpu(profile: ProfileView | Mapping[str, Any], gpu: GpuSpec, *,
     input_s = inp.time_per_step_s()
     compute_s = rf.step_s
     step_s = max(compute_s, input_s)
-    mem = predict_memory(view, gpu, _measuring_capability(profile, cal))
+    mem = predict_memory(view, gpu, _measuring_capability(view, cal))
     capacity = gpu.memory_gb if usable_memory_gb is None else usable_memory_gb
     fits = mem.total_gb <= capacity
     gates = check(view, gpu)

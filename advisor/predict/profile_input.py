@@ -43,6 +43,7 @@ class ProfileView:
 
     device_kind: str                       # cpu | cuda | mps
     device_name: str | None
+    device_capability: float | None
     step_time_s: float                     # median, seconds per optimizer step
     data_wait_s: float                     # median seconds per step waiting on the input pipeline
     op_classes: Mapping[str, OpClass]
@@ -249,6 +250,8 @@ def _parse(d: Mapping[str, Any], source: str | None) -> ProfileView:
     return ProfileView(
         device_kind=str(kind),
         device_name=device.get("name") if isinstance(device.get("name"), str) else None,
+        device_capability=(float(device["capability"]) if isinstance(device.get("capability"), (int, float))
+                           and not isinstance(device.get("capability"), bool) else None),
         step_time_s=step_median,
         data_wait_s=min(data_wait, step_median),
         op_classes=classes,
