@@ -1,0 +1,176 @@
+"""Compare variants of a scenario side by side: each --vary is one variant, simulated with the
+same random numbers as the baseline (common random numbers), on Dask.
+
+Keys are the scenario's dotted keys; lists are addressed by name: a GPU slot class by GPU name,
+alias, unique prefix or label (`pool.slots.H100.count`, `pool.slots.L40S@research-groups.count`;
+the shared class is meant when a GPU has both), a tier by name (`pool.tiers.long.max_hours`), a
+background entry by name (or all of them: `background.arrival.mean`). Values: `=+N`/`=-N`
+add, `=*F` multiply (`*` on a distribution's `mean` scales any distribution), anything else
+replaces. Several changes in one variant: separate them with `;`.
+
+Differences are paired: per replication variant − baseline, mean with a 95% t interval;
+`*` marks a paired interval that excludes zero.
+
+--background-trace replaces the scenario's background with load derived from a GPU-cluster
+trace (Alibaba's openb pod list, or a generic CSV: submit_s,start_s,end_s,gpus[,gpu_type]) and
+prints the trace's own utilization next to the utilization of the trace replayed on a pool made
+from its node list (--nodes; found beside the pod list when named *node_list*.csv).
+
+Examples:
+  advisor whatif data/scenarios/chtc_catdog.yaml --vary pool.slots.H100.count=+16 \\
+      --vary background.arrival.mean=*0.5 --replications 10
+  advisor whatif data/scenarios/mmc.yaml --vary "pool.slots.A100.count=+2" --workers 0 --json
+  advisor whatif data/scenarios/chtc_catdog.yaml --background-trace PODS.csv --nodes NODES.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from advisor.errors import InputError
+from advisor.output import STDERR, CommandResult
+from advisor.whatif import WhatIf, build_variants, compare
+from simulator.scenario import Scenario
+
+HELP = "compare variants of a scenario side by side (common random numbers, paired differences)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("--vary", action="append", default=[], metavar="KEY=VALUE[;KEY=VALUE]",
+                        help="one variant (repeat for more): e.g. pool.slots.H100.count=+16")
+    parser.add_argument("--replications", "-r", type=int, default=None,
+                        help="replications per variant (default: the scenario's `replications`)")
+    parser.add_argument("--seed", "-s", type=int, default=None,
+                        help="root seed shared by every variant (default: the scenario's `seed`)")
+    parser.add_argument("--workers", "-w", type=int, default=1,
+                        help="Dask workers: 1 = in-process (default), N = local processes, 0 = no Dask")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
+    parser.add_argument("--background-trace", default=None, metavar="PODS.csv",
+                        help="replace the background with load derived from a GPU-cluster trace")
+    parser.add_argument("--nodes", default=None, metavar="NODES.csv",
+                        help="the trace's node list (for its utilization and the replay pool)")
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.replications is not None and args.replications < 1:
+        raise InputError("--replications", args.replications, "must be at least 1.",
+                         "give e.g. --replications 10.")
+    if args.workers < 0:
+        raise InputError("--workers", args.workers, "must be 0 or more.", "give e.g. --workers 2.")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", args.seed, "must be 0 or more.", "give e.g. --seed 1.")
+    if not args.vary and not args.background_trace:
+        raise InputError("--vary", None, "is missing: nothing to compare.",
+                         "give at least one --vary KEY=VALUE (or --background-trace PODS.csv).")
+    if args.nodes and not args.background_trace:
+        raise InputError("--nodes", args.nodes, "needs --background-trace.",
+                         "give the pod list with --background-trace PODS.csv.")
+
+
+def _bar(description: str) -> Progress:
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=STDERR, transient=True)
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    _check(args)
+    scenario = Scenario.from_yaml(args.scenario)
+    data: dict[str, Any] = {}
+    trace_report = None
+    warnings: list[str] = []
+    if args.background_trace:
+        from advisor.traces import load_trace, replay_comparison, scenario_with_trace_background
+
+        nodes = args.nodes or _nodes_beside(args.background_trace)
+        trace = load_trace(args.background_trace, nodes)
+        scenario, derived = scenario_with_trace_background(scenario, trace)
+        warnings.extend(derived.notes)
+        if trace.nodes is not None:
+            with _bar("replaying the trace") as bar:
+                task = bar.add_task("replay", total=1)
+                trace_report = replay_comparison(
+                    trace, replications=args.replications or 5, seed=args.seed or 1,
+                    workers=args.workers, scheduler=args.scheduler,
+                    progress=lambda d, t: bar.update(task, completed=d, total=t))
+            data["trace"] = trace_report.to_dict()
+        else:
+            warnings.append("no node list: the trace's own utilization cannot be computed "
+                            "(give --nodes NODES.csv)")
+        data["background_trace"] = derived.to_dict()
+    variants = build_variants(scenario, args.vary)
+    with _bar("simulating variants × replications") as bar:
+        task = bar.add_task("whatif", total=1)
+        result = compare(scenario, variants, args.replications, args.seed, workers=args.workers,
+                         scheduler=args.scheduler,
+                         progress=lambda d, t: bar.update(task, completed=d, total=t))
+    data = {**result.to_dict(), **data}
+
+    def render(console: Console) -> None:
+        if trace_report is not None:
+            console.print(trace_report.table())
+        console.print(table(result))
+
+    return CommandResult(data=data, render=render, warnings=warnings)
+
+
+def _nodes_beside(pods: str) -> str | None:
+    hits = sorted(Path(pods).parent.glob("*node_list*.csv"))
+    return str(hits[0]) if hits else None
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}g}"
+
+
+def _cell(cell: dict[str, Any]) -> str:
+    mean = cell.get("mean")
+    text = _num(mean)
+    lo, hi = cell.get("ci95_low"), cell.get("ci95_high")
+    if lo is not None and not (isinstance(lo, float) and math.isnan(lo)):
+        text += f"\n[{_num(lo)}, {_num(hi)}]"
+    return text
+
+
+def _diff(d: dict[str, Any]) -> str:
+    rel = d.get("relative")
+    mean = d.get("mean")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "Δ –"
+    text = f"Δ {rel * 100:+.1f}%" if rel is not None else f"Δ {mean:+.3g}"
+    if d.get("significant"):
+        text += " *"
+    if d.get("ci_overlap") is False:
+        text += "†"
+    return text
+
+
+def table(result: WhatIf) -> Table:
+    t = Table(title=f"what if: {result.scenario} on {result.pool}, {result.replications} "
+                    f"replications, seed {result.seed} (common random numbers)",
+              caption="mean [95% CI]; Δ: paired difference vs baseline as % of the baseline; "
+                      "* paired 95% CI excludes 0; † the two variants' own CIs do not overlap")
+    t.add_column("variant", overflow="fold", min_width=18)
+    short = {"makespan_hours": "makespan h", "mean_wait_hours": "mean wait h",
+             "mean_turnaround_hours": "mean turnaround h", "p90_turnaround_hours": "p90 turnaround h",
+             "evictions_per_task": "evictions/task", "goodput_fraction": "goodput",
+             "pool_utilization": "utilization"}
+    for m in result.metrics:
+        t.add_column(short.get(m, m), justify="right")
+    base = result.baseline
+    t.add_row("baseline", *(_cell(base.summary.get(m, {})) for m in result.metrics))
+    for v in result.variants:
+        cells = [f"{_cell(v.summary.get(m, {}))}\n{_diff(v.difference.get(m, {}))}"
+                 for m in result.metrics]
+        t.add_row(v.name, *cells)
+    return t
