@@ -154,7 +154,7 @@ def render_profile(profile: dict[str, Any], path: Path, console: Console) -> Non
 
 def _show_failure(exc: DomainFailure) -> None:
     details = exc.details
-    err = details.get("error") or {}
+    err = details.get("script_error") or {}
     for line in err.get("traceback") or []:
         STDERR.print("  " + line, highlight=False, markup=False, style="dim")
     so_far = details.get("measured_so_far")

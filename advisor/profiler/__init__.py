@@ -110,7 +110,7 @@ def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float
         where = f" at {err['location']}" if err.get("location") else ""
         msg = err.get("message") or ""
         raise _fail(f"{what} raised {err['type']}{where}: {msg}".rstrip(": "), outcome,
-                    reason="error", error=err)
+                    reason="error", script_error=err)
 
 
 def _environment_without_torch() -> dict[str, Any]:

@@ -460,6 +460,8 @@ class Recorder:
         if exc is not None:
             frames = traceback.extract_tb(exc.__traceback__)
             user = [f for f in frames if os.path.abspath(f.filename) == script]
+            if user:  # from the script's own first frame on: runpy and the advisor are noise
+                frames = frames[frames.index(user[0]):]
             if user:
                 location = f"{self.cfg['script']}:{user[-1].lineno}"
             tb_lines = traceback.format_exception_only(type(exc), exc)[-1:]

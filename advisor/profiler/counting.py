@@ -8,6 +8,8 @@ It sees every aten op below autograd, forward and backward, after autocast has c
   convention as `FlopCounterMode`: matmul, convolution and attention kernels are counted (2·M·N·K
   for a matmul), element-wise ops are not (their cost is the bytes they move). Ops with a
   CompositeImplicitAutograd decomposition are decomposed first, as `FlopCounterMode` does.
+  One addition: the CPU flash-attention kernels, which the registry lacks (so `FlopCounterMode`
+  counts 0 for attention on a CPU), are counted with the formula of the GPU kernels.
 * Bytes of an op are the bytes of its tensor inputs plus outputs; views move nothing.
 * Live bytes: each storage is counted once, from the first op that produces (or the baseline that
   holds) it until its `StorageImpl` is freed; a C++ weak reference tells us when (Python wrappers
@@ -23,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
-from torch.utils.flop_counter import flop_registry
+from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count
 
 OP_CLASSES = ("matmul", "conv", "attention", "other")
 
@@ -42,6 +44,22 @@ _METADATA = {_aten.is_contiguous.default, _aten.is_contiguous.memory_format,
              _aten.sym_stride.default, _aten.storage_offset.default,
              _aten.sym_storage_offset.default, _aten.numel.default, _aten.sym_numel.default,
              _aten.dim.default, torch.ops.prim.layout.default}
+
+
+def _cpu_sdpa(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+    return sdpa_flop_count(query.shape, key.shape, value.shape)
+
+
+def _cpu_sdpa_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any,
+                       **kwargs: Any) -> int:
+    return sdpa_backward_flop_count(grad_out.shape, query.shape, key.shape, value.shape)
+
+
+# Kernels torch's registry does not know, counted with the formula of their GPU siblings.
+_EXTRA_FORMULAS: dict[str, Any] = {
+    "_scaled_dot_product_flash_attention_for_cpu": _cpu_sdpa,
+    "_scaled_dot_product_flash_attention_for_cpu_backward": _cpu_sdpa_backward,
+}
 
 
 def op_class(name: str) -> str:
@@ -174,7 +192,7 @@ class StepCounter(TorchDispatchMode):
                 if first_dtype is None:
                     first_dtype = t.dtype
         self.bytes[cls] += moved
-        formula = flop_registry.get(packet)
+        formula = flop_registry.get(packet) or _EXTRA_FORMULAS.get(name)
         if formula is not None:
             flops = formula(*args, **kwargs, out_val=out)
             if flops:
