@@ -221,9 +221,9 @@ def _run_command(cfg: dict, run_dir: Path) -> int:
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_bytes": max(usage.ru_maxrss, children.ru_maxrss) * 1024,
-        "bytes_written": io.get("write_bytes"),
-        "write_syscall_bytes": io.get("wchar"),
-        "bytes_read": io.get("read_bytes"),
+        "bytes_written": io.get("wchar"),  # through write calls: files, pipes, stdout
+        "storage_bytes_written": io.get("write_bytes"),  # reached the block layer (not tmpfs)
+        "bytes_read": io.get("rchar"),
         "exit_code": rc,
     }
     result: dict[str, Any] = {"complete": rc == 0, "task": task, "cpu_name": _cpu_name()}
