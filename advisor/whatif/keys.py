@@ -141,6 +141,11 @@ def parse_value(text: str) -> tuple[str, Any]:
         scalar = yaml.safe_load(raw) if raw else None
     except yaml.YAMLError:
         scalar = raw
+    if isinstance(scalar, str):
+        try:  # YAML 1.1 reads 1e3 as a string
+            scalar = float(scalar) if math.isfinite(float(scalar)) else scalar
+        except ValueError:
+            pass
     if isinstance(scalar, (dict, list)):
         raise InputError("--vary", text, "must be a single value, not a mapping or list.",
                          "change one leaf at a time, e.g. workload.arrival.mean=0.2.")
