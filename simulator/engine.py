@@ -23,7 +23,9 @@ slot class's own random stream) whenever a job starts there; owned slots evict b
 when the owner returns (`OWNER_RETURNED`), others are `OPPORTUNISTIC`. The GPU is free again
 at once and the evicted job goes back to the queue, keeping its place. A run reaching its
 length tier's `max_hours` is held (`TIER_LIMIT`): work since the last write is lost, and the
-job stays held (it does not run again).
+job stays held (it does not run again). A job interrupted more often than the pool's
+`limits.max_starts_without_finishing` (OSPool: 30) is held too; pools that name no such limit
+get a guard of 1000 interruptions (so that a hopeless job cannot keep a run going forever).
 
 **Accounting** (GPU-hours, × the job's GPUs): *good* = useful work kept (ended in a checkpoint
 or in the finished result); *lost* = useful work thrown away by evictions and holds;
@@ -202,6 +204,9 @@ class Engine:
         self.j_rst = [0.0] * n   # restart cost paid in this run
         self.j_end = [FINISH] * n
         self.j_queue: list[JobQueue | None] = [None] * n
+        self.j_evictions = [0] * n
+        limit = pool.limits.get("max_starts_without_finishing") if pool.limits else None
+        self.max_evictions = int(limit) if isinstance(limit, (int, float)) else 1000
         # per-task records
         nan = math.nan
         self.r_submit = [nan] * n
@@ -318,6 +323,7 @@ class Engine:
         self.j_rst.append(0.0)
         self.j_end.append(FINISH)
         self.j_queue.append(None)
+        self.j_evictions.append(0)
         self._submit(j, now)
         self.env.timeout(arrival.next(), b).callbacks.append(self._background_arrival)
 
@@ -409,9 +415,13 @@ class Engine:
         self.mm.give_back(q, slot, units, k.counts[slot], now)
         self._busy_change(slot, -units, now)
         self.j_slot[j] = -1
+        if end == EVICT:
+            self.j_evictions[j] += 1
+            if self.j_evictions[j] >= self.max_evictions:
+                end = HOLD
         if self.trace is not None:
             why = ("finish", "checkpoint_exit", self.cause[slot].value, EvictionCause.TIER_LIMIT.value)
-            self.trace.append((now, "end", j, slot, units, why[end]))
+            self.trace.append((now, "end", j, slot, units, why[self.j_end[j]]))
         task = j < self.n
         if task:
             if self.slots[slot].is_cpu:
@@ -426,6 +436,8 @@ class Engine:
                     self.r_finish[j] = now
                     self.r_state[j] = COMPLETED
                 else:
+                    if self.j_end[j] == EVICT:
+                        self.r_evict[j] += 1
                     self.r_hold[j] += 1
                     self.r_state[j] = HELD
                 self.terminal += 1

@@ -205,3 +205,13 @@ def test_background_jobs_use_the_pool() -> None:
     assert s["tasks_completed"] == 20
     assert 0.0 < s["pool_utilization"] < 1.0
     assert s["utilization_by_gpu"]["RTX-A6000"] == 0.0  # owned, nobody resumable
+
+
+def test_too_many_interruptions_get_the_job_held() -> None:
+    pool = {"name": "p", "slots": [{"gpu": "A100-SXM4-80GB", "count": 1}],
+            "limits": {"max_starts_without_finishing": 30}}
+    sc = Scenario.from_dict({"pool": pool, "workload": {"tasks": 1, "work_hours": 5.0},
+                             "eviction": {"time_to_eviction": {"dist": "fixed", "value": 1.0}}})
+    row = run(sc, 1).tasks.iloc[0]
+    assert row["state"] == "held" and row["evictions"] == 30 and row["holds"] == 1
+    assert row["finish_hours"] != row["finish_hours"]  # NaN
