@@ -1,0 +1,90 @@
+"""One self-contained HTML page for a consultation: the verdict and its reasons, the recommended
+submit file, the per-GPU fit table, the simulated time-to-results, checkpointing against Daly's
+curve, a what-if on backfill, and the assumptions. No external assets, no scripts: mail it or
+attach it to a ticket.
+
+A workload that is not a fit still gets a page (reasons and what to do instead) and exit code 1.
+
+Examples:
+  advisor report examples/workloads/2_many_architectures.yaml -o consult.html
+  advisor report profiles/cnn_catdog.json --pool ospool --tasks 50 -o catdog.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from advisor.commands.common import add_pool_argument, add_workload_arguments, load_target
+from advisor.errors import InputError
+from advisor.output import STDERR, CommandResult
+from advisor.recommend import DEFAULT_BACKGROUND_LOAD, OBJECTIVES
+from advisor.report import DEFAULT_PLOT_REPLICATIONS, build_report, write_report
+
+HELP = "one self-contained HTML page for a consultation: verdict, submit file, fit table, plots"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_workload_arguments(parser)
+    add_pool_argument(parser)
+    parser.add_argument("-o", "--output", metavar="FILE.html", required=True,
+                        help="where to write the page")
+    parser.add_argument("--objective", default="mean", choices=OBJECTIVES,
+                        help="choose by the mean time-to-results or its 90th percentile")
+    parser.add_argument("--replications", type=int, default=4,
+                        help="simulated replications per candidate in the recommendation (default 4)")
+    parser.add_argument("--plot-replications", type=int, default=DEFAULT_PLOT_REPLICATIONS,
+                        help="replications of the chosen request for the time-to-results figure "
+                             f"(default {DEFAULT_PLOT_REPLICATIONS})")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--background-load", type=float, default=DEFAULT_BACKGROUND_LOAD,
+                        help=f"busy fraction of the shared GPUs from other users (default {DEFAULT_BACKGROUND_LOAD})")
+
+
+def run(args: argparse.Namespace) -> CommandResult:
+    if not str(args.output).lower().endswith((".html", ".htm")):
+        raise InputError("-o", args.output, "is not an .html file name.",
+                         "give a file name ending in .html, e.g. -o consult.html.")
+    workload, pool, catalog = load_target(args)
+    with Progress(TextColumn("report"), BarColumn(), TextColumn("{task.description}"),
+                  console=STDERR, transient=True) as bar:
+        task = bar.add_task("", total=4)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        report = build_report(workload, args.pool, catalog=catalog, objective=args.objective,
+                              replications=args.replications, plot_replications=args.plot_replications,
+                              seed=args.seed, background_load=args.background_load,
+                              command=_command_line(args),
+                              progress=progress)
+    path = write_report(report, args.output)
+    data = {"output": str(path), **report.to_dict()}
+
+    def render(console: Console) -> None:
+        style = {"htc-able": "green", "htc-able-with-checkpointing": "yellow", "not-a-fit": "red"}
+        console.print(f"[bold {style.get(report.verdict, 'white')}]{report.verdict}[/]  "
+                      f"{report.workload} on {report.pool}")
+        rec = report.recommendation
+        if rec.request is None:
+            for r in rec.reasons:
+                console.print(f"  • {r}", highlight=False)
+        console.print(f"wrote {path} (sections: {', '.join(report.sections)})", highlight=False)
+
+    return CommandResult(data, render, exit_code=report.exit_code)
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this page (from the parsed arguments, not sys.argv)."""
+    parts = ["advisor", "report", str(args.workload_path), "--pool", str(args.pool), "-o", str(args.output)]
+    defaults = {"tasks": None, "steps": None, "epochs": None, "objective": "mean", "replications": 4,
+                "plot_replications": DEFAULT_PLOT_REPLICATIONS, "seed": 1,
+                "background_load": DEFAULT_BACKGROUND_LOAD}
+    for name, default in defaults.items():
+        value = getattr(args, name, default)
+        if value != default:
+            parts += ["--" + name.replace("_", "-"), str(value)]
+    return shlex.join(parts)

@@ -1,0 +1,286 @@
+"""The consultation page's figures: matplotlib, rendered to SVG and embedded as data URIs.
+
+Each function takes plain numbers (no advisor objects), draws one figure with labelled axes
+(units in the labels) and a title, and returns a `Figure`: the `<img>`-ready data URI plus the
+alt text. SVG keeps the figures sharp when zoomed or printed; embedding each one as an image
+(rather than inline `<svg>`) keeps matplotlib's element ids from colliding between figures.
+Nothing is written to disk and no global matplotlib state leaks out (`rc_context`).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure as MplFigure  # noqa: E402
+
+# One palette for the whole page (colour-blind safe: Okabe-Ito).
+BLUE = "#0072B2"
+ORANGE = "#E69F00"
+GREEN = "#009E73"
+RED = "#D55E00"
+GREY = "#6b7280"
+LIGHT = "#dbeafe"
+
+RC: Any = {  # a dict of rcParams (typed Any: matplotlib types the keys as literals)
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 11.5,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e5e7eb",
+    "grid.linewidth": 0.8,
+    "axes.axisbelow": True,
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "svg.fonttype": "path",          # text as outlines: identical in every browser, no fonts needed
+    "svg.hashsalt": "advisor-report",  # stable ids: the same inputs give the same bytes
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A rendered figure: a data URI for `<img src>` and the alt text that describes it."""
+
+    uri: str
+    alt: str
+    title: str
+
+
+def _render(fig: MplFigure, alt: str, title: str) -> Figure:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue().encode()).decode("ascii")
+    return Figure(uri=f"data:image/svg+xml;base64,{data}", alt=alt, title=title)
+
+
+def time_unit(hours: float) -> tuple[str, float]:
+    """The unit an axis spanning up to `hours` is labelled in, and hours per unit: minutes under
+    two hours, hours under three days, days beyond."""
+    if hours < 2:
+        return "min", 1 / 60
+    return ("days", 24.0) if hours >= 72 else ("h", 1.0)
+
+
+def exit_driven_wall_time(work: float, interval: float, cost: float, restart: float,
+                          mtbf: float) -> float:
+    """Expected wall time with exit-driven checkpoints (HTCondor `checkpoint_exit_code`): every
+    segment but the first starts with the restart R, so each attempt is R + τ + δ long and is
+    repeated whole when evicted: (T_s/τ)·M·(e^{(R+τ+δ)/M} − 1), less R's share of the first."""
+    from simulator.theory import segment_wall_time
+
+    n = work / interval
+    per = segment_wall_time(restart + interval + cost, mtbf, 0.0)
+    first = segment_wall_time(interval + cost, mtbf, 0.0)
+    return n * per - (per - first) * min(1.0, n)
+
+
+def time_to_results(values_hours: Sequence[float], *, expected_mean_hours: float | None,
+                    label: str, held_runs: int = 0) -> Figure:
+    """Histogram and empirical CDF of the time-to-results of the chosen request's replications."""
+    x = np.asarray([v for v in values_hours if math.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        raise ValueError("no finite time-to-results values to plot")
+    unit, div = time_unit(float(np.max(x)))
+    xs = x / div
+    mean, p90 = float(np.mean(xs)), float(np.percentile(xs, 90))
+    title = "Simulated time to results"
+    with plt.rc_context(RC):
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.6, 3.6), constrained_layout=True)
+        bins = min(12, max(5, int(math.sqrt(len(xs)) * 2)))
+        lo, hi = float(xs.min()), float(xs.max())
+        if hi - lo < 1e-9:
+            lo, hi = lo * 0.95, hi * 1.05 + 1e-9
+        ax1.hist(xs, bins=np.linspace(lo, hi, bins + 1), color=BLUE, alpha=0.85,
+                 edgecolor="white", linewidth=0.8)
+        ax1.axvline(mean, color=RED, linewidth=2, label=f"mean {mean:.3g} {unit}")
+        ax1.axvline(p90, color=ORANGE, linewidth=2, linestyle="--", label=f"90th percentile {p90:.3g} {unit}")
+        ax1.set_xlabel(f"time from submission to the last job's result ({unit})")
+        ax1.set_ylabel("replications (count)")
+        ax1.set_title("Distribution over replications")
+        ax1.yaxis.get_major_locator().set_params(integer=True)
+        counts, _ = np.histogram(xs, bins=np.linspace(lo, hi, bins + 1))
+        ax1.set_ylim(0, max(counts) * 1.45 + 0.5)
+        ax1.legend(loc="upper left", ncol=1)
+        srt = np.sort(xs)
+        ecdf = np.arange(1, len(srt) + 1) / len(srt)
+        ax2.step(np.concatenate([[srt[0]], srt]), np.concatenate([[0.0], ecdf]), where="post",
+                 color=BLUE, linewidth=2, label="simulated runs")
+        ax2.plot(srt, ecdf, "o", color=BLUE, markersize=3.5)
+        if expected_mean_hours is not None and math.isfinite(expected_mean_hours):
+            ax2.axvline(expected_mean_hours / div, color=GREY, linewidth=1.2, linestyle=":",
+                        label=f"recommend's estimate {expected_mean_hours / div:.3g} {unit}")
+        ax2.axhline(0.9, color=ORANGE, linewidth=1, linestyle="--")
+        ax2.set_xlabel(f"time to results ({unit})")
+        ax2.set_ylabel("fraction of runs finished (ECDF)")
+        ax2.set_title("Chance of having all results by a given time")
+        ax2.set_ylim(0, 1.3)
+        ax2.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0])
+        ax2.legend(loc="upper left")
+        fig.suptitle(f"{title}: {label}", fontsize=12, fontweight="bold")
+        note = f"{len(xs)} replications"
+        if held_runs:
+            note += f"; {held_runs} more had jobs held at the tier limit (not shown)"
+        fig.text(0.995, -0.02, note, ha="right", va="top", fontsize=8.5, color=GREY)
+    alt = (f"Histogram and ECDF of the simulated time to results over {len(xs)} replications: "
+           f"mean {mean:.3g} {unit}, 90th percentile {p90:.3g} {unit}.")
+    return _render(fig, alt, title)
+
+
+def exit_driven_optimum(work: float, cost: float, restart: float, mtbf: float) -> float:
+    """The interval (hours) minimising `exit_driven_wall_time`, found on a fine log grid."""
+    taus = np.geomspace(1 / 120, max(work, 2 / 60), 2000)
+    walls = [exit_driven_wall_time(work, t, cost, restart, mtbf) for t in taus]
+    return float(taus[int(np.nanargmin(walls))])
+
+
+@dataclass(frozen=True)
+class SimulatedPoint:
+    interval_hours: float
+    mean_hours: float
+    ci95_low: float
+    ci95_high: float
+
+
+def checkpoint_curve(*, work_hours: float, mtte_hours: float, cost_hours: float,
+                     restart_hours: float, chosen_interval_hours: float | None,
+                     daly_interval_hours: float, guidance_hours: tuple[float, float] | None,
+                     simulated: Sequence[SimulatedPoint] = (), hypothetical: bool = False) -> Figure:
+    """Expected wall time of one job against the checkpoint interval τ: Daly's T_w(τ) (in-place
+    checkpoints) and the exit-driven variant the submit file uses, the chosen τ and the optima
+    marked, simulated points if given."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    from simulator.theory import daly_wall_time, no_checkpoint_wall_time
+
+    lo = max(2 / 60, daly_interval_hours / 8)
+    hi = max(10.0, daly_interval_hours * 8, (chosen_interval_hours or 0) * 2)
+    hi = min(hi, max(work_hours, lo * 4))
+    taus = np.geomspace(lo, hi, 300)
+    tw = np.array([daly_wall_time(work_hours, t, cost_hours, restart_hours, mtte_hours) for t in taus])
+    te = np.array([exit_driven_wall_time(work_hours, t, cost_hours, restart_hours, mtte_hours)
+                   for t in taus])
+    best = daly_wall_time(work_hours, daly_interval_hours, cost_hours, restart_hours, mtte_hours)
+    exit_tau = exit_driven_optimum(work_hours, cost_hours, restart_hours, mtte_hours)
+    exit_best = exit_driven_wall_time(work_hours, exit_tau, cost_hours, restart_hours, mtte_hours)
+    title = "Expected wall time against checkpoint interval"
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(9.6, 4.3), constrained_layout=True)
+        if guidance_hours is not None and guidance_hours[0] < hi and guidance_hours[1] > lo:
+            ax.axvspan(guidance_hours[0] * 60, guidance_hours[1] * 60, color=GREEN, alpha=0.08,
+                       label=f"pool guidance {guidance_hours[0]:g}–{guidance_hours[1]:g} h")
+        ax.plot(taus * 60, tw, color=BLUE, linewidth=2.2,
+                label="Daly's $T_w(\\tau)$: in-place checkpoints, restart only after an eviction")
+        ax.plot(taus * 60, te, color=BLUE, linewidth=1.6, linestyle="--",
+                label="exit-driven checkpoints (checkpoint_exit_code): restart after every checkpoint")
+        ax.axhline(work_hours, color=GREY, linewidth=1, linestyle=":",
+                   label=f"the work itself, no evictions ({work_hours:.3g} h)")
+        ax.plot([daly_interval_hours * 60], [best], marker="D", color=GREEN, markersize=8,
+                linestyle="none", label=f"Daly's optimum τ = {daly_interval_hours * 60:.0f} min")
+        ax.plot([exit_tau * 60], [exit_best], marker="D", color=GREEN, markersize=8, markerfacecolor="white",
+                markeredgewidth=2, linestyle="none", label=f"exit-driven optimum τ ≈ {exit_tau * 60:.0f} min")
+        tops = [max(best, exit_best) * 1.5]
+        if chosen_interval_hours is not None:
+            t_c = exit_driven_wall_time(work_hours, chosen_interval_hours, cost_hours, restart_hours,
+                                        mtte_hours)
+            ax.axvline(chosen_interval_hours * 60, color=RED, linewidth=1.6, linestyle="--")
+            ax.plot([chosen_interval_hours * 60], [t_c], marker="o", color=RED, markersize=9,
+                    linestyle="none", label=f"recommended τ = {chosen_interval_hours * 60:.0f} min "
+                    f"({t_c:.3g} h expected)")
+            tops.append(t_c * 1.05)
+        if simulated:
+            xs = np.array([p.interval_hours * 60 for p in simulated])
+            ys = np.array([p.mean_hours for p in simulated])
+            lows = np.array([p.ci95_low if math.isfinite(p.ci95_low) else p.mean_hours for p in simulated])
+            highs = np.array([p.ci95_high if math.isfinite(p.ci95_high) else p.mean_hours for p in simulated])
+            ax.errorbar(xs, ys, yerr=[np.maximum(0, ys - lows), np.maximum(0, highs - ys)], fmt="s",
+                        color=ORANGE, markersize=5, capsize=3,
+                        label="simulated, exit-driven (mean and 95% CI)")
+            tops.append(float(np.max(highs)) * 1.03)
+        ax.set_xscale("log")
+        ticks = [t for t in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 2400, 4800)
+                 if lo * 60 <= t <= hi * 60]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticklabels([f"{t} min" if t < 60 else f"{t // 60} h" for t in ticks])
+        ax.set_xlim(lo * 60, hi * 60)
+        finite = np.concatenate([tw[np.isfinite(tw)], te[np.isfinite(te)]])
+        top = min(float(np.max(finite)) if len(finite) else tops[0], max(tops))
+        top = max(top, *tops[1:]) if len(tops) > 1 else top
+        ax.set_ylim(work_hours * 0.98, top)
+        ax.set_xlabel("checkpoint interval τ: work between checkpoints (log scale)")
+        ax.set_ylabel("expected wall time of one job (h)")
+        what = "if run as backfill" if hypothetical else "on the GPUs it may use"
+        ax.set_title(f"{title}\n({what}: mean time to eviction {mtte_hours:g} h, "
+                     f"checkpoint {cost_hours * 3600:.0f} s, restart {restart_hours * 3600:.0f} s)")
+        never = no_checkpoint_wall_time(work_hours, restart_hours, mtte_hours)
+        ax.plot([], [], " ", label="without checkpoints: " + (
+            f"{never:.3g} h expected" if never < 1e4 else
+            (f"{never:,.0f} h expected: never, in practice" if math.isfinite(never) and never < 1e12
+             else "never finishes")))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
+    alt = (f"Expected wall time of a {work_hours:.3g} h job against the checkpoint interval; "
+           f"Daly's optimum {daly_interval_hours * 60:.0f} min, exit-driven optimum {exit_tau * 60:.0f} min"
+           + (f", recommended {chosen_interval_hours * 60:.0f} min." if chosen_interval_hours else "."))
+    return _render(fig, alt, title)
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    mean_hours: float
+    ci95_low: float
+    ci95_high: float
+    p90_hours: float
+    highlight: bool = False
+
+
+def compare_bars(bars: Sequence[Bar], *, title: str, subtitle: str = "") -> Figure:
+    """Horizontal bars of mean time-to-results (95% CI whiskers, p90 tick) per variant."""
+    finite = [b for b in bars if math.isfinite(b.mean_hours)]
+    if not finite:
+        raise ValueError("no finite variant to plot")
+    unit, div = time_unit(max(b.p90_hours if math.isfinite(b.p90_hours) else b.mean_hours
+                              for b in finite))
+    with plt.rc_context(RC):
+        height = 1.1 + 0.42 * len(finite)
+        fig, ax = plt.subplots(figsize=(9.6, height), constrained_layout=True)
+        ys = np.arange(len(finite))[::-1]
+        colors = [RED if b.highlight else BLUE for b in finite]
+        means = np.array([b.mean_hours for b in finite]) / div
+        ax.barh(ys, means, color=colors, alpha=0.85, height=0.62)
+        lows = np.array([b.ci95_low if math.isfinite(b.ci95_low) else b.mean_hours for b in finite]) / div
+        highs = np.array([b.ci95_high if math.isfinite(b.ci95_high) else b.mean_hours for b in finite]) / div
+        ax.errorbar(means, ys, xerr=[np.maximum(0, means - lows), np.maximum(0, highs - means)],
+                    fmt="none", ecolor="#111827", capsize=3, linewidth=1)
+        p90 = np.array([b.p90_hours for b in finite]) / div
+        ax.plot(p90, ys, "|", color=ORANGE, markersize=14, markeredgewidth=2.5)
+        ax.set_yticks(ys)
+        ax.set_yticklabels([b.label for b in finite])
+        for lab, b in zip(ax.get_yticklabels(), finite, strict=True):
+            if b.highlight:
+                lab.set_fontweight("bold")
+        ax.set_xlabel(f"time to results ({unit}): bar = mean, whisker = 95% CI, orange tick = 90th percentile")
+        ax.set_xlim(0, max(float(np.nanmax(highs)), float(np.nanmax(p90))) * 1.12)
+        ax.grid(axis="y", visible=False)
+        ax.set_ylabel("request variant")
+        ax.set_title(title + (f"\n{subtitle}" if subtitle else ""))
+        for y, m in zip(ys, means, strict=True):
+            ax.text(m, y + 0.36, f" {m:.3g} {unit}", va="center", ha="left", fontsize=8.5, color="#111827")
+    alt = "; ".join(f"{b.label}: mean {b.mean_hours / div:.3g} {unit}" for b in finite)
+    return _render(fig, alt, title)
