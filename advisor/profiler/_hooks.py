@@ -141,7 +141,7 @@ class Recorder:
                         rec.counter.live.add(t)
             return batch
 
-        dl_mod._BaseDataLoaderIter.__next__ = __next__  # type: ignore[method-assign]
+        dl_mod._BaseDataLoaderIter.__next__ = __next__  # type: ignore[method-assign,assignment]
 
     def _loader_info(self, it: Any, batch: Any) -> dict[str, Any]:
         first = _first_tensor(batch)
@@ -163,7 +163,7 @@ class Recorder:
             rec.backward_acc += 1
             return orig(*args, **kwargs)
 
-        torch.autograd.backward = backward  # type: ignore[assignment]
+        torch.autograd.backward = backward
 
     def _patch_precision(self) -> None:
         rec = self
@@ -191,7 +191,7 @@ class Recorder:
             rec.compiled = True
             return orig_compile(*args, **kwargs)
 
-        torch.compile = compile  # type: ignore[assignment]
+        torch.compile = compile
 
     # -- module discovery (first step only) -------------------------------------------------
     def _module_pre(self, module: torch.nn.Module, args: Any) -> None:
@@ -458,7 +458,7 @@ class Recorder:
         location = None
         tb_lines: list[str] = []
         if exc is not None:
-            frames = traceback.extract_tb(exc.__traceback__)
+            frames = list(traceback.extract_tb(exc.__traceback__))
             user = [f for f in frames if os.path.abspath(f.filename) == script]
             if user:  # from the script's own first frame on: runpy and the advisor are noise
                 frames = frames[frames.index(user[0]):]

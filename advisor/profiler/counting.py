@@ -90,7 +90,7 @@ class LiveBytes:
 
     def __init__(self, device_type: str = "cpu") -> None:
         self.device_type = device_type
-        self._live: dict[int, tuple[int, int]] = {}  # cdata -> (weak ref handle, nbytes)
+        self._live: dict[int, tuple[Any, int]] = {}  # cdata -> (weak ref handle, nbytes)
         self.current = 0
         self.peak = 0
         self.baseline = 0
@@ -121,8 +121,8 @@ class LiveBytes:
 
     def sweep(self) -> None:
         """Forget storages that have been freed."""
-        expired = torch.UntypedStorage._expired  # type: ignore[attr-defined]
-        free = torch.UntypedStorage._free_weak_ref  # type: ignore[attr-defined]
+        expired = torch.UntypedStorage._expired
+        free = torch.UntypedStorage._free_weak_ref
         gone = [k for k, (ref, _) in self._live.items() if expired(ref)]
         for k in gone:
             ref, nbytes = self._live.pop(k)
@@ -130,7 +130,7 @@ class LiveBytes:
             self.current -= nbytes
 
     def close(self) -> None:
-        free = torch.UntypedStorage._free_weak_ref  # type: ignore[attr-defined]
+        free = torch.UntypedStorage._free_weak_ref
         for ref, _ in self._live.values():
             free(ref)
         self._live.clear()
@@ -148,7 +148,7 @@ class StepCounter(TorchDispatchMode):
         self.live = LiveBytes(track_memory_on) if track_memory_on else None
 
     # -- dispatch ---------------------------------------------------------------------------
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _METADATA or isinstance(func, torch._ops.HigherOrderOperator):
             return func(*args, **kwargs)

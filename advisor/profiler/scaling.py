@@ -57,7 +57,7 @@ def gpu_memory_table() -> list[tuple[str, float]]:
         import pandas as pd
         csv = Path(__file__).resolve().parents[2] / "data" / "gpus.csv"
         frame = pd.read_csv(csv, usecols=["name", "memory_gb"])
-        return [(str(r.name), float(r.memory_gb)) for r in frame.itertuples()]
+        return [(str(n), float(m)) for n, m in zip(frame["name"], frame["memory_gb"], strict=True)]
     return [(g.name, float(g.memory_gb)) for g in load_catalog()]
 
 

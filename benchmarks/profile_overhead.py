@@ -1,0 +1,91 @@
+"""Overhead and wall time of `advisor profile` on the shipped examples (prints figures).
+
+    python benchmarks/profile_overhead.py [--repeats 2] [--steps 20] [--warmup 3]
+
+For each example, in one run of this benchmark: the median step time with the full profiler
+(hooks, DataLoader timer, one counted step) over the median step time with only the step clock
+installed ("bare"), alternating the two to share the machine's state (goal ≤ 1.05); and the
+wall time of `advisor profile` end to end (goal ≤ 30 s on a 2-core machine; data generation is
+done beforehand and excluded). For the generic command mode: the wall time under
+`advisor profile --command` over the same command run directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from advisor.profiler import measure_bare_steps, profile_command, profile_script  # noqa: E402
+
+EXAMPLES = {
+    "mlp_tabular": ["--data-dir", "data/tabular", "--epochs", "5"],
+    "cnn_catdog": ["--data-dir", "data/catdog", "--epochs", "5"],
+    "transformer_lm": ["--data-dir", "data/tokens", "--epochs", "2"],
+}
+
+
+def prepare(work: Path) -> None:
+    """Generate every example's data once, outside the timings."""
+    sys.path.insert(0, str(REPO / "examples"))
+    import cnn_catdog  # noqa: F401  (puts make_catdog_images on the path)
+    import mlp_tabular
+    import transformer_lm
+    from make_catdog_images import make_images
+
+    make_images(work / "data/catdog")
+    mlp_tabular.make_data(work / "data/tabular/train.csv", 8192, 64, 10, 0)
+    transformer_lm.make_corpus(work / "data/tokens/corpus.npy", 16_000, 256, 0)
+    subprocess.run([sys.executable, str(REPO / "examples/batch_inference.py"), "--data-dir",
+                    "data/shards", "--output", "out/warm.csv"], cwd=work, check=True,
+                   capture_output=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="advisor-bench-") as tmp:
+        work = Path(tmp)
+        prepare(work)
+        print(f"{'example':16} {'bare step':>10} {'profiled':>10} {'ratio':>6} "
+              f"{'profile wall':>13}")
+        for name, ex_args in EXAMPLES.items():
+            script = REPO / "examples" / f"{name}.py"
+            bare, full, walls = [], [], []
+            for _ in range(args.repeats):
+                intervals = measure_bare_steps(script, ex_args, steps=args.steps,
+                                               warmup=args.warmup, cwd=work)
+                bare.append(statistics.median(intervals))
+                prof = profile_script(script, ex_args, steps=args.steps, warmup=args.warmup,
+                                      cwd=work)
+                full.append(prof["step_time_s"]["median"])
+                walls.append(prof["wall_s"])
+            b, f = statistics.median(bare), statistics.median(full)
+            print(f"{name:16} {b * 1e3:8.2f}ms {f * 1e3:8.2f}ms {f / b:6.3f} "
+                  f"{statistics.median(walls):11.1f} s", flush=True)
+        cmd = [sys.executable, str(REPO / "examples/batch_inference.py"), "--data-dir",
+               "data/shards", "--output", "out/preds.csv"]
+        direct, profiled = [], []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+            direct.append(time.perf_counter() - t0)
+            prof = profile_command(cmd, cwd=work)
+            profiled.append(prof["wall_s"])
+        d, w = statistics.median(direct), statistics.median(profiled)
+        print(f"{'batch_inference':16} {d:9.2f}s {w:9.2f}s {w / d:6.3f} {w:11.1f} s "
+              "(--command: whole task)")
+
+
+if __name__ == "__main__":
+    main()
