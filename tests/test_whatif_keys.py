@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from advisor.cli import main
 from advisor.errors import InputError
 from advisor.whatif import make_variant
 from advisor.whatif.keys import apply_change, parse_value, parse_variant, valid_keys
+from simulator.pool import SlotClass
 from simulator.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +22,7 @@ def catdog() -> Scenario:
     return Scenario.from_yaml(REPO / "data" / "scenarios" / "chtc_catdog.yaml")
 
 
-def _slot(s: Scenario, label: str):  # type: ignore[no-untyped-def]
+def _slot(s: Scenario, label: str) -> SlotClass:
     return next(x for x in s.pool.slots if x.label == label)
 
 
@@ -95,7 +97,7 @@ def test_mean_scales_any_distribution() -> None:
         make_variant(s, "workload.work_hours.mean=3")
 
 
-def test_pool_by_name_is_expanded(repo) -> None:  # type: ignore[no-untyped-def]
+def test_pool_by_name_is_expanded() -> None:
     s = Scenario.from_dict({"pool": "ospool", "workload": {"tasks": 1, "work_hours": 1.0}})
     first = s.pool.slots[0]
     v = make_variant(s, f"pool.slots.{first.label}.count=+1")
@@ -118,7 +120,7 @@ def test_bad_keys(catdog: Scenario, text: str, match: str) -> None:
         make_variant(catdog, text)
 
 
-def test_cli_typo_exit_2_with_suggestion(repo, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_typo_exit_2_with_suggestion(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(repo / "data" / "scenarios" / "chtc_catdog.yaml")
     assert main(["whatif", path, "--vary", "pool.slot.H100.count=+16", "--workers", "0"]) == 2
     err = capsys.readouterr().err
@@ -131,7 +133,8 @@ def test_cli_typo_exit_2_with_suggestion(repo, capsys) -> None:  # type: ignore[
 
 
 def test_changes_apply_in_place_and_keys_are_listed() -> None:
-    d = {"pool": {"slots": [{"gpu": "L40", "count": 2}]}, "workload": {"tasks": 1, "work_hours": 1}}
+    d: dict[str, Any] = {"pool": {"slots": [{"gpu": "L40", "count": 2}]},
+                         "workload": {"tasks": 1, "work_hours": 1}}
     (ch,) = parse_variant("workload.tasks=*3")
     assert apply_change(d, ch) == ["workload.tasks: 1 → 3"]
     assert d["workload"]["tasks"] == 3

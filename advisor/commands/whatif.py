@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace the background with load derived from a GPU-cluster trace")
     parser.add_argument("--nodes", default=None, metavar="NODES.csv",
                         help="the trace's node list (for its utilization and the replay pool)")
+    parser.add_argument("--fractional", choices=("weight", "whole"), default="weight",
+                        help="trace jobs sharing a GPU: weight = that fraction of a GPU "
+                             "(GPU-seconds kept, default), whole = a GPU each")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -92,13 +95,15 @@ def run(args: argparse.Namespace) -> CommandResult:
 
         nodes = args.nodes or _nodes_beside(args.background_trace)
         trace = load_trace(args.background_trace, nodes)
-        scenario, derived = scenario_with_trace_background(scenario, trace)
+        scenario, derived = scenario_with_trace_background(scenario, trace,
+                                                           fractional=args.fractional)
         warnings.extend(derived.notes)
         if trace.nodes is not None:
             with _bar("replaying the trace") as bar:
                 task = bar.add_task("replay", total=1)
                 trace_report = replay_comparison(
-                    trace, replications=args.replications or 5, seed=args.seed or 1,
+                    trace, fractional=args.fractional, replications=args.replications or 5,
+                    seed=args.seed if args.seed is not None else 1,
                     workers=args.workers, scheduler=args.scheduler,
                     progress=lambda d, t: bar.update(task, completed=d, total=t))
             data["trace"] = trace_report.to_dict()

@@ -75,6 +75,12 @@ def _numeric(df: pd.DataFrame, col: str, path: str) -> pd.Series:
     return values
 
 
+def _text(df: pd.DataFrame, col: str) -> pd.Series | str:
+    if col not in df.columns:
+        return ""
+    return df[col].astype(object).where(df[col].notna(), "").astype(str)
+
+
 def read_jobs(path: str | Path) -> tuple[pd.DataFrame, str]:
     """(jobs, format) from an Alibaba pod list or a generic job CSV."""
     df = _read_csv(path, "--background-trace")
@@ -90,7 +96,7 @@ def read_jobs(path: str | Path) -> tuple[pd.DataFrame, str]:
             "end_s": _numeric(df, "deletion_time", src),
             "gpus": num.fillna(0).astype(int),
             "gpu_fraction": np.where((num == 1) & (milli > 0) & (milli < 1000), milli / 1000.0, 1.0),
-            "gpu_type": df["gpu_spec"].fillna("").astype(str) if "gpu_spec" in cols else "",
+            "gpu_type": _text(df, "gpu_spec"),
             "censored": phase.isin(CENSORED_PHASES).to_numpy(),
             "state": phase,
         })
@@ -112,7 +118,7 @@ def read_jobs(path: str | Path) -> tuple[pd.DataFrame, str]:
             "end_s": end.where(~censored, last),
             "gpus": np.where(g < 1, np.where(g > 0, 1, 0), np.ceil(g)).astype(int),
             "gpu_fraction": np.where((g > 0) & (g < 1), g, 1.0),
-            "gpu_type": df["gpu_type"].fillna("").astype(str) if "gpu_type" in cols else "",
+            "gpu_type": _text(df, "gpu_type"),
             "censored": censored.to_numpy(),
             "state": np.where(start.isna(), "never-started",
                               np.where(censored, "running", "ended")),
