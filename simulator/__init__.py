@@ -2,7 +2,7 @@
 
 from simulator.catalog import Catalog, GpuSpec, load_catalog
 from simulator.distributions import Distribution, parse_distribution
-from simulator.engine import EvictionCause, Interruption, run  # noqa: I001  (after scenario)
+from simulator.engine import EvictionCause, run  # noqa: I001  (after scenario)
 from simulator.errors import ConfigError
 from simulator.pool import Pool, SlotClass, Tier, load_pool
 from simulator.replicate import Replicated, replicate
@@ -17,6 +17,6 @@ from simulator.scenario import (
 )
 
 __all__ = ["Background", "Catalog", "Checkpoint", "CheckpointMode", "ConfigError", "Distribution",
-           "EvictionCause", "GpuSpec", "Interruption", "Pool", "Replicated", "Request", "Results",
+           "EvictionCause", "GpuSpec", "Pool", "Replicated", "Request", "Results",
            "Scenario", "SlotClass", "Tier", "Workload", "load_catalog", "load_pool",
            "parse_distribution", "replicate", "run"]

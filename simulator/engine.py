@@ -20,8 +20,10 @@ work is in reference-GPU hours, divided by the GPU's speed factor.
 
 **Interruptions**: on a slot with a time-to-eviction distribution a time is drawn (from that
 slot class's own random stream) whenever a job starts there; owned slots evict backfill jobs
-when the owner returns (`OWNER_RETURNED`), others are `OPPORTUNISTIC`. The GPU is free again
-at once and the evicted job goes back to the queue, keeping its place. A run reaching its
+when the owner returns (`OWNER_RETURNED`), others are `OPPORTUNISTIC`. The evicted job goes
+back to the queue, keeping its place. An opportunistically evicted GPU is free again at once;
+a returning owner keeps the GPU for `owner_busy_hours` (a scenario distribution; none: free at
+once). The cause of every interruption is recorded in the run trace (`run(..., trace=True)`). A run reaching its
 length tier's `max_hours` is held (`TIER_LIMIT`): work since the last write is lost, and the
 job stays held (it does not run again). A job interrupted more often than the pool's
 `limits.max_starts_without_finishing` (OSPool: 30) is held too; pools that name no such limit
@@ -41,7 +43,6 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -75,15 +76,6 @@ class EvictionCause(enum.Enum):
     OWNER_RETURNED = "owner_returned"
     OPPORTUNISTIC = "opportunistic"
     TIER_LIMIT = "tier_limit"
-
-
-@dataclass(frozen=True)
-class Interruption:
-    """The cause of an interruption, as a small value object (cf. SimPy's `Preempted`)."""
-
-    cause: EvictionCause
-    at_hours: float
-    slot: str
 
 
 class Draws:
@@ -143,7 +135,7 @@ class Engine:
             root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key)
         else:
             root = np.random.SeedSequence(scenario.seed if seed is None else int(seed))
-        s_arr, s_work, s_evict, s_bg = root.spawn(4)
+        s_arr, s_work, s_evict, s_bg, s_owner = root.spawn(5)
         pool = scenario.pool
         self.slots = slot_infos(scenario)
         n_slots = len(self.slots)
@@ -154,6 +146,10 @@ class Engine:
         for s, ss in zip(self.slots, s_evict.spawn(n_slots), strict=True):
             self.evict_draws.append(Draws(s.eviction, np.random.default_rng(ss))
                                     if s.eviction is not None else None)
+        self.owner_draws: list[Draws | None] = [
+            Draws(scenario.owner_busy_hours, np.random.default_rng(ss))
+            if s.owned and scenario.owner_busy_hours is not None else None
+            for s, ss in zip(self.slots, s_owner.spawn(n_slots), strict=True)]
         type_names = list(dict.fromkeys(s.gpu for s in self.slots))
         self.type_names = type_names
         self.slot_type = [type_names.index(s.gpu) for s in self.slots]
@@ -414,6 +410,11 @@ class Engine:
             self.j_prog[j] += kept * k.speed[slot]
         self.mm.give_back(q, slot, units, k.counts[slot], now)
         self._busy_change(slot, -units, now)
+        if end == EVICT and self.owner_draws[slot] is not None:
+            owner = self.owner_draws[slot]
+            assert owner is not None
+            self.mm.free[slot] -= units  # the owner's own work holds the GPUs for a while
+            self.env.timeout(owner.next(), (slot, units)).callbacks.append(self._owner_leaves)
         self.j_slot[j] = -1
         if end == EVICT:
             self.j_evictions[j] += 1
@@ -454,6 +455,11 @@ class Engine:
             self.j_enq[j] = now
             self.mm.push(q, j, self.j_seq[j])
         self._dispatch(now)
+
+    def _owner_leaves(self, ev: Any) -> None:
+        slot, units = ev.value
+        self.mm.free[slot] += units
+        self._dispatch(self.env.now)
 
     def _dispatch(self, now: float) -> None:
         mm = self.mm

@@ -11,6 +11,7 @@ Keys (DESIGN §4.3), times in hours unless the name says otherwise::
     name, description, seed, replications, warmup_hours, horizon_hours
     pool: chtc | path.yaml | {name, slots, tiers, ...}
     eviction: {time_to_eviction: DIST | none}        # slots whose pool class names none
+    owner_busy_hours: DIST | none     # how long a returning owner keeps an owned GPU (none: 0)
     fair_share: {half_life_hours: 24} | none          # none: first come, first served
     workload:
       tasks, start_hours, arrival: DIST (absent: all at start_hours), work_hours: DIST,
@@ -44,7 +45,8 @@ from simulator.errors import ConfigError, nearest
 from simulator.pool import Pool, SlotClass, load_pool, read_yaml
 
 SCENARIO_KEYS = ("name", "description", "seed", "replications", "warmup_hours", "horizon_hours",
-                 "pool", "eviction", "fair_share", "workload", "background", "source")
+                 "pool", "eviction", "owner_busy_hours", "fair_share", "workload", "background",
+                 "source")
 WORKLOAD_KEYS = ("name", "user", "tasks", "start_hours", "arrival", "work_hours", "reference_gpu",
                  "speed", "request", "checkpoint", "source")
 BACKGROUND_KEYS = ("name", "users", "arrival", "work_hours", "request", "source")
@@ -132,6 +134,7 @@ class Scenario:
     background: tuple[Background, ...] = ()
     eviction: Distribution | None = None
     eviction_given: bool = False
+    owner_busy_hours: Distribution | None = None
     fair_share_half_life_hours: float | None = DEFAULT_HALF_LIFE_HOURS
     seed: int = 1
     replications: int = 20
@@ -387,6 +390,8 @@ def _parse(raw: Any, source: str) -> Scenario:
     scenario = Scenario(
         pool=pool, workload=workload, background=tuple(backgrounds), eviction=eviction,
         eviction_given=given, fair_share_half_life_hours=half_life, seed=seed,
+        owner_busy_hours=parse_distribution(m.get("owner_busy_hours"), "owner_busy_hours",
+                                            allow_none=True),
         replications=_number(m, "replications", "", 20, integer=True, positive=True, hi=100_000),
         warmup_hours=warmup, horizon_hours=horizon,
         name=str(m.get("name", "scenario")), description=str(m.get("description", "")),

@@ -215,3 +215,16 @@ def test_too_many_interruptions_get_the_job_held() -> None:
     row = run(sc, 1).tasks.iloc[0]
     assert row["state"] == "held" and row["evictions"] == 30 and row["holds"] == 1
     assert row["finish_hours"] != row["finish_hours"]  # NaN
+
+
+def test_returning_owner_keeps_the_gpu_for_a_while() -> None:
+    pool = {"name": "p", "slots": [{"gpu": "A100-SXM4-80GB", "count": 1, "owner": "lab",
+                                    "eviction": {"time_to_eviction": {"dist": "fixed", "value": 1.0}}}]}
+    base = {"pool": pool, "workload": {"tasks": 1, "work_hours": 1.5, "request": {"is_resumable": True},
+                                       "checkpoint": {"interval_minutes": 30}}}
+    row = run(Scenario.from_dict(base), 1).tasks.iloc[0]
+    assert row["finish_hours"] == pytest.approx(1.5)  # back at once, 0.5 h left
+    busy = run(Scenario.from_dict({**base, "owner_busy_hours": 2.0}), 1, trace=True)
+    row = busy.tasks.iloc[0]
+    assert row["finish_hours"] == pytest.approx(3.5)  # evicted at 1.0, owner until 3.0
+    assert row["total_wait_hours"] == pytest.approx(2.0)

@@ -72,6 +72,8 @@ def scenarios(draw: Any) -> dict:
     if draw(st.booleans()):
         d["fair_share"] = "none"
     if draw(st.booleans()):
+        d["owner_busy_hours"] = dist(draw, 0.1, 5.0)
+    if draw(st.booleans()):
         d["background"] = {"users": draw(st.integers(1, 5)), "arrival": dist(draw, 0.2, 3.0),
                            "work_hours": dist(draw, 0.1, 5.0),
                            "request": {"gpus": 1, "gpu_memory_gb": draw(st.sampled_from([0, 20]))}}
