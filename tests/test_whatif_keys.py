@@ -105,8 +105,9 @@ def test_pool_by_name_is_expanded() -> None:
 
 
 @pytest.mark.parametrize(("text", "match"), [
-    ("pool.slot.H100.count=+16", "Did you mean 'pool.slots'"),
-    ("workload.reqest.gpus=2", "Did you mean 'workload.request'"),
+    ("pool.slot.H100.count=+16", "Did you mean 'pool.slots.H100.count'"),
+    ("workload.reqest.gpus=2", "Did you mean 'workload.request.gpus'"),
+    ("pool.slots.H100.cuont=2", "Did you mean 'pool.slots.H100.count'"),
     ("pool.slots.V100.count=+16", "matches no GPU slot class of the pool .*H100-SXM5-80GB"),
     ("pool.slots.A100.count=+16", "ambiguous: it matches A100-SXM4-40GB, A100-SXM4-80GB"),
     ("pool.tiers.longg.max_hours=2", "Did you mean 'long'"),
@@ -124,7 +125,7 @@ def test_cli_typo_exit_2_with_suggestion(repo: Path, capsys: pytest.CaptureFixtu
     path = str(repo / "data" / "scenarios" / "chtc_catdog.yaml")
     assert main(["whatif", path, "--vary", "pool.slot.H100.count=+16", "--workers", "0"]) == 2
     err = capsys.readouterr().err
-    assert "Did you mean 'pool.slots'" in err and "Traceback" not in err
+    assert "Did you mean 'pool.slots.H100.count'" in err and "Traceback" not in err
     assert main(["whatif", path, "--vary", "pool.slots.V100.count=+1", "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert "L40S@research-groups" in err and "Traceback" not in err

@@ -237,10 +237,11 @@ class Resolver:
                 keys = tuple(schema)
             if schema != FREE and tok not in keys:
                 where = _schema_path(toks[:i])
+                # suggest the whole key with the misspelt part corrected
                 raise self._error(
                     change, f"{tok!r} is not a key {'under ' + where if where else 'of a scenario'}.",
                     f"use one of: {', '.join(k for k in keys if k != 'source')}.",
-                    [f"{where}.{s}" if where else s for s in nearest(tok, keys)])
+                    [_join([*toks[:i], s, *toks[i + 1:]]) for s in nearest(tok, keys)])
             child = LEAF if schema in (FREE, DIST) else schema[tok]
             last = i == len(toks) - 1
             if last:
@@ -389,6 +390,10 @@ class Resolver:
             if k.startswith(t) or k.startswith("nvidia" + t) or k.startswith("tesla" + t):
                 return True
         return False
+
+
+def _join(toks: list[str]) -> str:
+    return ".".join(toks)
 
 
 def _schema_path(toks: list[str]) -> str:
