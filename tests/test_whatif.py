@@ -131,3 +131,9 @@ def test_cli_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "baseline" in out and "pool.slots.A100.count=+2" in out and "Δ" in out
     assert "mean wait h" in out
+
+
+def test_cli_pool_override(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(REPO / "data" / "scenarios" / "chtc_catdog.yaml")
+    assert main(["whatif", path, "--pool", "nosuchpool", "--vary", "workload.tasks=10"]) == 2
+    assert "is not a shipped pool" in capsys.readouterr().err

@@ -8,7 +8,7 @@ background entry by name (or all of them: `background.arrival.mean`). Values: `=
 add, `=*F` multiply (`*` on a distribution's `mean` scales any distribution), anything else
 replaces. Several changes in one variant: separate them with `;`.
 
-Differences are paired: per replication variant − baseline, mean with a 95% t interval;
+Differences are paired: per replication variant − baseline, mean with a Student-t interval (95 percent);
 `*` marks a paired interval that excludes zero.
 
 --background-trace replaces the scenario's background with load derived from a GPU-cluster
@@ -44,6 +44,9 @@ HELP = "compare variants of a scenario side by side (common random numbers, pair
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("--pool", default=None, metavar="NAME|PATH",
+                        help="run the scenario on this pool instead of its own (chtc, ospool, "
+                             "or a pool YAML file)")
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=VALUE[;KEY=VALUE]",
                         help="one variant (repeat for more): e.g. pool.slots.H100.count=+16")
     parser.add_argument("--replications", "-r", type=int, default=None,
@@ -87,6 +90,10 @@ def _bar(description: str) -> Progress:
 def run(args: argparse.Namespace) -> CommandResult:
     _check(args)
     scenario = Scenario.from_yaml(args.scenario)
+    if args.pool:
+        d = scenario.to_dict()
+        d["pool"] = args.pool
+        scenario = Scenario.from_dict(d, source=f"{args.scenario} on --pool {args.pool}")
     data: dict[str, Any] = {}
     trace_report = None
     warnings: list[str] = []
