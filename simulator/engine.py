@@ -153,6 +153,7 @@ class Engine:
         type_names = list(dict.fromkeys(s.gpu for s in self.slots))
         self.type_names = type_names
         self.slot_type = [type_names.index(s.gpu) for s in self.slots]
+        self.slot_is_cpu = [s.is_cpu for s in self.slots]
         slot_max = [s.max_hours for s in self.slots]
         tiers = [t.name for t in pool.tiers]
 
@@ -328,7 +329,12 @@ class Engine:
         k = self.kinds[q.kind]
         units = k.units[slot]
         self.mm.take(q, slot, units, k.counts[slot], now)
-        self._busy_change(slot, units, now)
+        busy_last = self.busy_last  # inline of _busy_change(slot, units, now)
+        t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
+        if now > t0:
+            self.busy_area[slot] += self.busy[slot] * (now - t0)
+        busy_last[slot] = now
+        self.busy[slot] += units
         restart = k.restart if self.j_runs[j] > 0 else 0.0
         self.j_runs[j] += 1
         wall = self.j_work[j] - self.j_prog[j]
@@ -409,7 +415,12 @@ class Engine:
                 kept, lost, over = self._split(k, elapsed, wall, self.j_rst[j])
             self.j_prog[j] += kept * k.speed[slot]
         self.mm.give_back(q, slot, units, k.counts[slot], now)
-        self._busy_change(slot, -units, now)
+        busy_last = self.busy_last  # inline of _busy_change(slot, -units, now)
+        t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
+        if now > t0:
+            self.busy_area[slot] += self.busy[slot] * (now - t0)
+        busy_last[slot] = now
+        self.busy[slot] -= units
         if end == EVICT and self.owner_draws[slot] is not None:
             owner = self.owner_draws[slot]
             assert owner is not None
@@ -425,7 +436,7 @@ class Engine:
             self.trace.append((now, "end", j, slot, units, why[self.j_end[j]]))
         task = j < self.n
         if task:
-            if self.slots[slot].is_cpu:
+            if self.slot_is_cpu[slot]:
                 self.r_cpu[j] += elapsed * units
             else:
                 self.r_good[j] += kept * units
