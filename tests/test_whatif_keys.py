@@ -114,7 +114,8 @@ def test_pool_by_name_is_expanded() -> None:
     ("workload.name=*2", "not a number to multiply"),
     ("workload.request=3", "is a section"),
     ("workload.tasks", "is not KEY=VALUE"),
-    ("workload.tasks=-1000", "workload.tasks"),  # validated like a scenario file
+    ("workload.tasks=-1000", "workload.tasks"),
+    ("seed=3", "shared by every variant"),  # validated like a scenario file
 ])
 def test_bad_keys(catdog: Scenario, text: str, match: str) -> None:
     with pytest.raises(InputError, match=match):

@@ -75,6 +75,9 @@ def make_variant(baseline: Scenario, text: str) -> Variant:
     catalog = load_catalog()
     done: list[str] = []
     for change in parse_variant(text):
+        if change.key in ("seed", "replications"):
+            raise InputError("--vary", change.text, f"{change.key} is shared by every variant "
+                             "(common random numbers).", f"use --{change.key} instead.")
         done.extend(apply_change(d, change, catalog))
     try:
         scenario = Scenario.from_dict(d, source=f"variant {text!r}")
