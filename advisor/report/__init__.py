@@ -278,7 +278,8 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
             if any(math.isfinite(b.mean_hours) for b in bars):
                 figs["whatif"] = plots.compare_bars(
                     bars, title="What if: with and without backfill (+is_resumable)",
-                    subtitle=f"{replications} replications each, common random numbers")
+                    subtitle=f"{replications} replication{'s' if replications != 1 else ''} each, "
+                             "common random numbers")
     phase(4, "page")
     sections = _sections(rec, workload, pool, catalog, dist, ckpt, whatif, figs, replications)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -513,7 +514,8 @@ def _ttr_section(rec: Recommendation, dist: Distribution, fig: plots.Figure | No
             "Each replication simulates the pool under other users' load and submits "
             + (f"all {rec.expected['jobs']:,} jobs at once" if rec.expected["jobs"] != 1 else "the one job")
             + "; the time is from submission to the last result. "
-            f"The first {replications} replications are the ones recommend chose by."
+            + (f"The first {replications} replications are the ones recommend chose by."
+               if replications > 1 else "The first replication is the one recommend chose by.")
             + (f" {dist.scale:.3g} jobs are represented by each simulated job (throughput-bound "
                "regime, time scaled)." if dist.scale > 1 else ""))))
     else:
