@@ -107,15 +107,15 @@ class _Kind:
         self.choices = eligible(scenario, request, cpu_speed)
         self.units = [0] * n_slots
         self.speed = [0.0] * n_slots
-        self.counts = [False] * n_slots
+        self.usage = [0] * n_slots
         tier = request_tier(scenario.pool, request)
         self.limit = tier.per_user_limit(scenario.pool.shared_gpus) if tier else None
         self.max_hours = [INF] * n_slots
         for e in self.choices:
             self.units[e.slot] = e.units
             self.speed[e.slot] = e.speed
-            self.counts[e.slot] = e.counts_for_limit
-            cap = slot_max[e.slot] if not e.counts_for_limit else (tier.max_hours if tier else None)
+            self.usage[e.slot] = e.usage
+            cap = slot_max[e.slot] if not e.is_gpu else (tier.max_hours if tier else None)
             self.max_hours[e.slot] = INF if cap is None else cap
         self.mode = _MODE[mode]
         self.tau = tau if tau is not None else INF
@@ -246,7 +246,7 @@ class Engine:
         if q is None:
             k = self.kinds[kind]
             q = JobQueue(user, kind, [], k.tier, k.limit)
-            q.choices = [(e.slot, e.units, e.counts_for_limit) for e in k.choices]
+            q.choices = [(e.slot, e.units, e.usage) for e in k.choices]
             self.queues[key] = q
         return q
 
@@ -328,7 +328,7 @@ class Engine:
     def _start(self, j: int, q: JobQueue, slot: int, now: float) -> None:
         k = self.kinds[q.kind]
         units = k.units[slot]
-        self.mm.take(q, slot, units, k.counts[slot], now)
+        self.mm.take(q, slot, units, k.usage[slot], now)
         busy_last = self.busy_last  # inline of _busy_change(slot, units, now)
         t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
         if now > t0:
@@ -414,7 +414,7 @@ class Engine:
             else:
                 kept, lost, over = self._split(k, elapsed, wall, self.j_rst[j])
             self.j_prog[j] += kept * k.speed[slot]
-        self.mm.give_back(q, slot, units, k.counts[slot], now)
+        self.mm.give_back(q, slot, units, k.usage[slot], now)
         busy_last = self.busy_last  # inline of _busy_change(slot, -units, now)
         t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
         if now > t0:

@@ -8,8 +8,9 @@ come from one slot class. A job with `cpu_ok` may also run on the pool's CPU slo
 `cpus` cores. Preference among matching classes: shared before owned, then faster first
 (higher speed factor), then pool order.
 
-**Per-user limits**: a length tier caps the GPUs one user holds in that tier at once (a share
-of the pool's shared GPUs or an absolute count); CPU slots do not count.
+**Per-user limits**: a length tier caps the *shared* GPUs one user holds in that tier at once
+(a share of the pool's shared GPUs or an absolute count); owned GPUs used as backfill and CPU
+slots do not count (CHTC's limits are shares of the GPU Lab). Fair share counts every GPU.
 
 **Fair share**: each user's priority is their recent GPU usage, decayed exponentially with a
 half-life (HTCondor's PRIORITY_HALFLIFE, 24 h by default): usage(t) = Σ GPUs in use, integrated
@@ -41,7 +42,13 @@ class Eligible:
     slot: int
     units: int
     speed: float
-    counts_for_limit: bool
+    counts_for_limit: bool  # a shared GPU: counts against the tier's per-user limit
+    is_gpu: bool = True
+
+    @property
+    def usage(self) -> int:
+        """2: shared GPU (per-user limit and fair share), 1: owned GPU (fair share), 0: CPU."""
+        return 2 if self.counts_for_limit else (1 if self.is_gpu else 0)
 
 
 @dataclass(frozen=True)
@@ -104,11 +111,12 @@ def eligible(scenario: Scenario, request: Request, cpu_speed: float | None = Non
     for i, s in enumerate(pool.slots):
         if why_not(pool, request, i) is None:
             found.append((s.backfill_only, -speeds[s.gpu], i))
-    out = [Eligible(i, request.gpus, speeds[pool.slots[i].gpu], True) for _, _, i in sorted(found)]
+    out = [Eligible(i, request.gpus, speeds[pool.slots[i].gpu], not pool.slots[i].backfill_only)
+           for _, _, i in sorted(found)]
     cpu = pool.cpu_slots
     if (request.cpu_ok and cpu is not None and cpu_speed is not None
             and request.memory_gb <= request.cpus * cpu.memory_gb and request.cpus <= cpu.count):
-        out.append(Eligible(len(pool.slots), request.cpus, cpu_speed, False))
+        out.append(Eligible(len(pool.slots), request.cpus, cpu_speed, False, is_gpu=False))
     return out
 
 
@@ -184,7 +192,7 @@ class JobQueue:
         self.user = user
         self.kind = kind
         self.heap: list[int] = []  # submission sequence numbers
-        self.choices = [(e.slot, e.units, e.counts_for_limit) for e in choices]
+        self.choices = [(e.slot, e.units, e.usage) for e in choices]
         self.tier = tier
         self.limit = limit
 
@@ -213,8 +221,8 @@ class Matchmaker:
         """The slot class the head of `q` could start on now, or -1."""
         free = self.free
         room = None if q.limit is None else q.limit - self.tier_use[q.user][q.tier]
-        for slot, units, counts in q.choices:
-            if free[slot] >= units and (room is None or not counts or units <= room):
+        for slot, units, usage in q.choices:
+            if free[slot] >= units and (room is None or usage < 2 or units <= room):
                 return slot
         return -1
 
@@ -243,16 +251,16 @@ class Matchmaker:
             self.active.remove(q)
         return self.job_of_seq[seq]
 
-    def take(self, q: JobQueue, slot: int, units: int, counts: bool, now: float) -> None:
+    def take(self, q: JobQueue, slot: int, units: int, usage: int, now: float) -> None:
         self.free[slot] -= units
-        if counts:
+        if usage == 2:
             self.tier_use[q.user][q.tier] += units
-            if self.fair is not None:
-                self.fair.change(q.user, now, units)
+        if usage and self.fair is not None:
+            self.fair.change(q.user, now, units)
 
-    def give_back(self, q: JobQueue, slot: int, units: int, counts: bool, now: float) -> None:
+    def give_back(self, q: JobQueue, slot: int, units: int, usage: int, now: float) -> None:
         self.free[slot] += units
-        if counts:
+        if usage == 2:
             self.tier_use[q.user][q.tier] -= units
-            if self.fair is not None:
-                self.fair.change(q.user, now, -units)
+        if usage and self.fair is not None:
+            self.fair.change(q.user, now, -units)

@@ -228,3 +228,14 @@ def test_returning_owner_keeps_the_gpu_for_a_while() -> None:
     row = busy.tasks.iloc[0]
     assert row["finish_hours"] == pytest.approx(3.5)  # evicted at 1.0, owner until 3.0
     assert row["total_wait_hours"] == pytest.approx(2.0)
+
+
+def test_backfill_on_owned_gpus_does_not_count_against_the_per_user_limit() -> None:
+    pool = {"name": "p", "slots": [{"gpu": "A100-SXM4-80GB", "count": 4},
+                                   {"gpu": "A100-SXM4-80GB", "count": 4, "owner": "lab",
+                                    "label": "owned"}],
+            "tiers": [{"name": "t", "max_hours": 100, "per_user_gpus": 2}]}
+    sc = Scenario.from_dict({"pool": pool, "workload": {"tasks": 8, "work_hours": 1.0,
+                                                        "request": {"is_resumable": True}}})
+    t = run(sc, 1).tasks
+    assert t["finish_hours"].tolist() == [1.0] * 6 + [2.0] * 2  # 2 shared + 4 owned at once

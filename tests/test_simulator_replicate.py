@@ -116,3 +116,15 @@ def test_cli_default_dask_in_a_subprocess() -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["replications"] == 3
+
+
+def test_existing_scheduler_address() -> None:
+    import logging
+
+    from distributed import LocalCluster
+
+    sc = Scenario.from_dict(SMALL)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        remote = replicate(sc, 3, 5, scheduler=cluster.scheduler_address)
+    assert remote.summary == replicate(sc, 3, 5, workers=0).summary
