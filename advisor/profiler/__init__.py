@@ -58,11 +58,12 @@ def _check_script(script: str | Path, cwd: Path) -> None:
 
 
 def default_output_path(script_or_command: str, cwd: str | Path | None = None) -> Path:
-    """profiles/<stem>.json under `cwd`: the script's stem, or the command's script/program."""
+    """profiles/<stem>.json (under `cwd` if given): the script's stem, or the command's
+    script (its first *.py word) or program."""
     words = shlex.split(script_or_command) if " " in script_or_command else [script_or_command]
     chosen = next((w for w in words[1:] if w.endswith(".py")), None) if len(words) > 1 else None
     stem = Path(chosen or words[0]).stem or "profile"
-    return Path(cwd or os.getcwd()) / "profiles" / f"{stem}.json"
+    return (Path(cwd) if cwd else Path()) / "profiles" / f"{stem}.json"
 
 
 def _so_far(outcome: runner.ChildOutcome) -> dict[str, Any]:

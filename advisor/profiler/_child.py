@@ -151,7 +151,7 @@ def _run_torch(cfg: dict, run_dir: Path) -> int:
     def on_term(signum: int, frame: Any) -> None:
         if os.getpid() != watch.main_pid:
             os._exit(128 + signum)
-        rec.fail("terminated", f"stopped by the advisor (signal {signum})", None)
+        rec.fail("terminated", f"stopped by the advisor (signal {signum})", None, light=True)
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)

@@ -256,7 +256,7 @@ class Recorder:
         self.t_prev = time.perf_counter()
 
     def _start_counting(self) -> None:
-        track = "cpu" if self.device_type == "cpu" else None
+        track = None if self.device_type == "cuda" else self.device_type  # CUDA: allocator
         counter = StepCounter(track_memory_on=track)
         if counter.live is not None:
             counter.live.add_baseline(self._static_tensors())
@@ -397,7 +397,7 @@ class Recorder:
         return 500 * 2**20
 
     # -- results ------------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, light: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "steps_seen": self.n,
             "warmup_steps_run": self.first_measured - 1,
@@ -422,7 +422,7 @@ class Recorder:
             data["data_seen"] = {"reads": sorted(self.watch.reads)[:2000],
                                  "listed": sorted(self.watch.listed)[:2000],
                                  "worker_dirs": sorted(self.watch.worker_dirs())[:2000]}
-            if self.primary is not None:
+            if self.primary is not None and not light:
                 data.update(self._model_facts())
             if self.device_type == "cuda":
                 data["cuda_peak_allocated"] = int(torch.cuda.max_memory_allocated())
@@ -432,13 +432,16 @@ class Recorder:
         return data
 
     def write(self, complete: bool, error: dict | None = None,
-              finished_early: str | None = None) -> None:
+              finished_early: str | None = None, light: bool = False) -> None:
+        """Write results.json. `light`: from a signal handler, which may have interrupted any
+        op, so no model serialization and no leaving the dispatch mode."""
         was_on = self.watch.on
         self.watch.on = False
-        if self.counter is not None:  # never leave the dispatch mode on while saving
+        if self.counter is not None and not light:  # never save under the dispatch mode
             self._stop_counting()
-        gc.collect()
-        data = self.snapshot()
+        if not light:
+            gc.collect()
+        data = self.snapshot(light)
         data["complete"] = complete
         data["error"] = error
         data["finished_early"] = finished_early
@@ -453,7 +456,8 @@ class Recorder:
         if not self.done:
             self.write(complete=False, finished_early=how)
 
-    def fail(self, kind: str, message: str, exc: BaseException | None) -> None:
+    def fail(self, kind: str, message: str, exc: BaseException | None,
+             light: bool = False) -> None:
         script = os.path.abspath(self.cfg["script"])
         location = None
         tb_lines: list[str] = []
@@ -469,6 +473,7 @@ class Recorder:
             tb_lines = [ln.rstrip() for chunk in frames_txt + tb_lines for ln in chunk.splitlines()]
         try:
             self.write(complete=False, error={"type": kind, "message": message,
-                                              "location": location, "traceback": tb_lines})
+                                              "location": location, "traceback": tb_lines},
+                       light=light)
         except Exception:
             sys.stderr.write(f"advisor: could not record the failure: {kind}: {message}\n")

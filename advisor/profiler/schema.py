@@ -252,6 +252,7 @@ def build_command_profile(results: dict[str, Any], *, command: str, host_peak_rs
         "batch_size": None,
         "peak_memory_bytes": {"device": gpu_memory_bytes, "host": task["peak_rss_bytes"]},
         "checkpoint_bytes": None,
+        "data": None,
         "environment": environment,
         "task": task,
     }
