@@ -15,7 +15,8 @@ that started), `mean_turnaround_hours` and `p90_turnaround_hours` (completed tas
 `evictions_per_task`, `goodput_fraction` (good / all GPU-hours the workload used),
 `pool_utilization` (busy GPUs of every user / GPUs, time-averaged over the window),
 `utilization_by_gpu` {GPU type: fraction}, `cpu_utilization`, `tasks`, `tasks_completed`,
-`tasks_held`, `tasks_running`, `tasks_waiting`, `mean_tasks_waiting` (time-average number of
+`tasks_held`, `tasks_running`, `tasks_waiting` (of the tasks submitted in the window),
+`tasks_not_submitted` (the horizon came first), `mean_tasks_waiting` (time-average number of
 workload tasks waiting; Little's law: ≈ `submitted_per_hour` × `mean_wait_hours`),
 `submitted_per_hour`, `window_hours`, `good_gpu_hours`, `lost_gpu_hours`,
 `overhead_gpu_hours`, `background_jobs`.
@@ -68,7 +69,7 @@ def _mean(x: np.ndarray) -> float:
 
 
 def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
-    counted = tasks[tasks["submit_hours"] >= m.window_start] if m.window_start > 0 else tasks
+    counted = tasks[tasks["submit_hours"] >= m.window_start]  # NaN (never submitted) drops out
     state = counted["state"].to_numpy()
     done = state == "completed"
     submit = counted["submit_hours"].to_numpy(dtype=float)
@@ -91,7 +92,8 @@ def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
         "tasks_completed": int(done.sum()),
         "tasks_held": int((state == "held").sum()),
         "tasks_running": int((state == "running").sum()),
-        "tasks_waiting": int(((state == "waiting") | (state == "pending")).sum()),
+        "tasks_waiting": int((state == "waiting").sum()),
+        "tasks_not_submitted": int(tasks["submit_hours"].isna().sum()),
         "makespan_hours": float(np.max(finish[done]) - first_submit) if done.any() else math.nan,
         "mean_wait_hours": _mean(counted["total_wait_hours"].to_numpy(dtype=float)[started]),
         "mean_turnaround_hours": _mean(turnaround),

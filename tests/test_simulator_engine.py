@@ -239,3 +239,14 @@ def test_backfill_on_owned_gpus_does_not_count_against_the_per_user_limit() -> N
                                                         "request": {"is_resumable": True}}})
     t = run(sc, 1).tasks
     assert t["finish_hours"].tolist() == [1.0] * 6 + [2.0] * 2  # 2 shared + 4 owned at once
+
+
+def test_warmup_and_horizon_windows() -> None:
+    sc = one_type(1, {"tasks": 10, "arrival": {"dist": "fixed", "value": 1.0}, "work_hours": 0.5},
+                  warmup_hours=2.5, horizon_hours=6.2)
+    s = run(sc).summary
+    # submitted at 1, 2, ..., 6 before the horizon; counted from 2.5: tasks at 3, 4, 5, 6
+    assert (s["tasks"], s["tasks_completed"], s["tasks_running"], s["tasks_not_submitted"]) == (4, 3, 1, 4)
+    assert s["window_hours"] == pytest.approx(3.7)
+    assert s["pool_utilization"] == pytest.approx(1.7 / 3.7)
+    assert s["makespan_hours"] == pytest.approx(5.5 - 3.0)

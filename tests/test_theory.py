@@ -104,9 +104,9 @@ def test_mmc_against_erlang_c_littles_law_and_utilization(c, rho, tasks, warmup,
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("c", "rho", "tasks", "warmup", "reps"), [
-    (1, 0.8, 200_000, 500.0, 20), (1, 0.9, 400_000, 1000.0, 20),
-    (8, 0.8, 200_000, 100.0, 20), (8, 0.95, 400_000, 500.0, 20),
-    (100, 0.8, 400_000, 10.0, 10), (100, 0.95, 400_000, 20.0, 20),
+    (1, 0.8, 200_000, 500.0, 10), (1, 0.9, 300_000, 1000.0, 16),
+    (8, 0.9, 200_000, 200.0, 10), (8, 0.95, 300_000, 500.0, 12),
+    (100, 0.8, 300_000, 10.0, 6), (100, 0.95, 300_000, 20.0, 8),
 ])
 def test_mmc_high_precision(c, rho, tasks, warmup, reps) -> None:
     s, wq, util, _lam = mmc(c, rho, tasks, warmup, reps, seed=12)
