@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from advisor.errors import ConfigError, DomainFailure
 from advisor.output import CommandResult, dumps, error_line, make_console
@@ -29,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _available_commands() -> list[tuple[str, object]]:
-    found = []
+def _available_commands() -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"advisor.commands.{name}")
@@ -52,16 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in _available_commands():
         help_text = getattr(module, "HELP", None) or (module.__doc__ or "").strip().splitlines()[0]
-        # argparse formats help with %-interpolation: a literal "95%" must be "95%%".
+        # argparse %-formats help strings (a literal "95%" must be "95%%"); descriptions are not.
         help_text = help_text.replace("%", "%%")
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or "").replace("%", "%%"),
+        p = sub.add_parser(name, help=help_text, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true",
                        help="print exactly one JSON document on stdout (people's output to stderr)")
         p.add_argument("--debug", "-v", action="store_true", default=argparse.SUPPRESS,
                        help="show Python tracebacks for errors")
-        module.add_arguments(p)  # type: ignore[attr-defined]
-        p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
     return parser
 
 

@@ -7,7 +7,6 @@ a task is given as GPU hours on a reference GPU (`gpu_hours`), optionally CPU ho
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -191,21 +190,10 @@ def _from_dict(raw: Any, base_dir: Path, catalog: Catalog, source: str) -> Workl
 
 
 def load_profile_json(path: Path) -> Mapping[str, Any]:
-    """A WorkloadProfile, validated by the profiler's loader when it is available."""
-    try:
-        from advisor.profiler.schema import load_profile  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - the profiler ships with the package
-        load_profile = None
-    if load_profile is not None:
-        return load_profile(path)  # type: ignore[no-any-return]
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError("profile", str(path), "no such file.", "run `advisor profile SCRIPT` first.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError("profile", str(path), f"is not a profile JSON ({exc}).",
-                         "give a file written by `advisor profile`.") from None
-    return data
+    """A WorkloadProfile, validated by the profiler's loader (a bad file is an InputError)."""
+    from advisor.profiler.schema import load_profile
+
+    return load_profile(path)
 
 
 def load_workload(path: str | Path, catalog: Catalog | None = None) -> Workload:

@@ -23,7 +23,7 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="profiles: epochs per task (default: the script's --epochs, else 1)")
 
 
-def load_target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def load_target(args: argparse.Namespace):
     """(workload, pool, catalog) from the common workload and pool arguments."""
     from advisor.errors import InputError
     from advisor.workload import load_workload_or_profile

@@ -6,6 +6,7 @@ Example: advisor gpus --json
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> CommandResult:
     catalog = load_catalog(args.catalog)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for g in catalog:
         rows.append({
             "name": g.name, "aliases": list(g.aliases), "capability": g.capability,

@@ -58,7 +58,7 @@ def pool_summary(pool: Pool) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> CommandResult:
     if not args.pool:
-        listing = []
+        listing: list[dict[str, Any]] = []
         for name in shipped_pools():
             p = load_pool(name)
             listing.append({"name": p.name, "gpus_total": p.total_gpus, "gpus_shared": p.shared_gpus,

@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         style = {"htc-able": "green", "htc-able-with-checkpointing": "yellow", "not-a-fit": "red"}
         console.print(f"[bold {style[rec.verdict]}]{rec.verdict}[/]  {rec.workload} on {rec.pool}")
         if rec.request is None:
-            for r in rec.reasons:
-                console.print(f"  • {r}", highlight=False)
+            for reason in rec.reasons:
+                console.print(f"  • {reason}", highlight=False)
             for a in rec.assessment.advice:
                 console.print(f"  → {a}", highlight=False)
             return
