@@ -238,6 +238,7 @@ class Engine:
                                   np.random.default_rng(us), b.users, i + 1))
         self.user_draws: list[list[int]] = [[] for _ in scenario.background]
         self.stop = self.env.event()
+        self.j_queue[:n] = [self._queue(0, 0)] * n  # every task: user 0, the workload's kind
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _queue(self, user: int, kind: int) -> JobQueue:
@@ -269,9 +270,12 @@ class Engine:
     # --- submission -----------------------------------------------------------------------
     def _submit(self, j: int, now: float) -> None:
         mm = self.mm
-        q = self._queue(self.j_user[j], self.j_kind[j])
-        self.j_queue[j] = q
-        seq = mm.new_seq(j)
+        q = self.j_queue[j]
+        if q is None:
+            q = self.j_queue[j] = self._queue(self.j_user[j], self.j_kind[j])
+        job_of_seq = mm.job_of_seq  # inline of mm.new_seq(j)
+        seq = len(job_of_seq)
+        job_of_seq.append(j)
         self.j_seq[j] = seq
         self.j_enq[j] = now
         if j < self.n:
