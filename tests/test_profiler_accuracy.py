@@ -130,3 +130,22 @@ def test_transformer_precision_and_attention(tmp_path):
     assert prof["flops_by_dtype"].get("bfloat16", 0) > 0
     assert prof["op_classes"]["attention"]["flops"]  # counted on the CPU kernel too
     assert prof["optimizers"] == ["AdamW"]
+
+
+def test_input_bound_loop_reports_its_data_wait(tmp_path):
+    (tmp_path / "slow_input.py").write_text(
+        "import time, torch\n"
+        "from torch.utils.data import DataLoader, Dataset\n"
+        "class Slow(Dataset):\n"
+        "    def __len__(self): return 10_000\n"
+        "    def __getitem__(self, i):\n"
+        "        time.sleep(0.005)\n"
+        "        return torch.randn(8)\n"
+        "model = torch.nn.Linear(8, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.01)\n"
+        "for x in DataLoader(Slow(), batch_size=8):\n"
+        "    opt.zero_grad(); model(x).sum().backward(); opt.step()\n")
+    prof = profile_script("slow_input.py", steps=5, warmup=1, cwd=tmp_path)
+    assert prof["data_wait_s"]["median"] >= 8 * 0.005
+    assert prof["data_wait_fraction"] > 0.5
+    assert prof["batch_size"] == 8 and prof["steps_per_epoch"] == 1250
