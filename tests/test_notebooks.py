@@ -4,6 +4,7 @@ and are committed without outputs."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ NAMES = ["capacity_planning.ipynb", "consultation.ipynb"]
 TIMEOUT_S = 240   # per cell; the whole fast run of both notebooks takes well under a minute
 
 
-def execute(name: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def execute(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("ADVISOR_NOTEBOOK_FAST", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)   # CI sets Agg; the kernel draws inline
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -25,11 +26,11 @@ def execute(name: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
     return nb
 
 
-def outputs(nb) -> list[dict]:  # type: ignore[no-untyped-def]
+def outputs(nb: Any) -> list[dict[str, Any]]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 
 
-def text_of(nb) -> str:  # type: ignore[no-untyped-def]
+def text_of(nb: Any) -> str:
     parts = []
     for o in outputs(nb):
         if o.get("output_type") == "stream":
@@ -39,7 +40,7 @@ def text_of(nb) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(parts)
 
 
-def images(nb) -> int:  # type: ignore[no-untyped-def]
+def images(nb: Any) -> int:
     return sum(1 for o in outputs(nb) if "image/png" in o.get("data", {}))
 
 

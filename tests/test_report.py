@@ -11,11 +11,12 @@ import re
 import statistics
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from advisor.cli import main
-from advisor.report import SECTION_IDS, build_report, plots, write_report
+from advisor.report import SECTION_IDS, Report, build_report, plots, write_report
 from advisor.report import html as h
 from advisor.workload import load_workload_or_profile
 from simulator.theory import daly_wall_time
@@ -61,25 +62,25 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def catdog():  # type: ignore[no-untyped-def]
+def catdog() -> Report:
     w = load_workload_or_profile(WORKLOADS / "4_catdog.yaml")
     return build_report(w, "chtc", replications=2, plot_replications=5, seed=1)
 
 
 @pytest.fixture(scope="module")
-def checkpointing():  # type: ignore[no-untyped-def]
+def checkpointing() -> Report:
     """Use case 2 with 4 tasks: the chosen request checkpoints on backfill."""
     w = load_workload_or_profile(WORKLOADS / "2_many_architectures.yaml", tasks=4)
     return build_report(w, "chtc", replications=1, plot_replications=4, seed=1)
 
 
 @pytest.fixture(scope="module")
-def not_a_fit():  # type: ignore[no-untyped-def]
+def not_a_fit() -> Report:
     w = load_workload_or_profile(WORKLOADS / "3_foundation_model.yaml")
     return build_report(w, "chtc", replications=1, plot_replications=3)
 
 
-def test_every_section_in_order_with_a_submit_file(catdog) -> None:  # type: ignore[no-untyped-def]
+def test_every_section_in_order_with_a_submit_file(catdog: Report) -> None:
     page = Page(catdog.html)
     assert page.sections == list(SECTION_IDS) == catdog.sections
     assert catdog.exit_code == 0
@@ -88,7 +89,7 @@ def test_every_section_in_order_with_a_submit_file(catdog) -> None:  # type: ign
     assert submit.rstrip().endswith("queue")
 
 
-def test_page_is_self_contained(catdog, checkpointing) -> None:  # type: ignore[no-untyped-def]
+def test_page_is_self_contained(catdog: Report, checkpointing: Report) -> None:
     for rep in (catdog, checkpointing):
         page = Page(rep.html)
         assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
@@ -96,7 +97,7 @@ def test_page_is_self_contained(catdog, checkpointing) -> None:  # type: ignore[
         assert "@import" not in rep.html and "url(" not in rep.html
 
 
-def test_every_figure_is_an_svg_with_a_title(checkpointing) -> None:  # type: ignore[no-untyped-def]
+def test_every_figure_is_an_svg_with_a_title(checkpointing: Report) -> None:
     page = Page(checkpointing.html)
     assert len(page.images) == 3   # time-to-results, checkpoint curve, backfill what-if
     for img in page.images:
@@ -112,7 +113,7 @@ def test_every_plot_labels_its_axes_with_units(monkeypatch: pytest.MonkeyPatch) 
     seen = []
     real = plots._render
 
-    def capture(fig, alt, title):  # type: ignore[no-untyped-def]
+    def capture(fig: Any, alt: str, title: str) -> plots.Figure:
         seen.append([(ax.get_title(), ax.get_xlabel(), ax.get_ylabel(),
                       fig._suptitle.get_text() if fig._suptitle else "") for ax in fig.axes])
         return real(fig, alt, title)
@@ -153,20 +154,21 @@ def test_html_builders_escape_and_keep_safe_fragments() -> None:
     assert "a&lt;b" in t and "1 &amp; 2" in t and 'class="num"' in t
 
 
-def test_time_to_results_extends_recommends_replications(checkpointing) -> None:  # type: ignore[no-untyped-def]
+def test_time_to_results_extends_recommends_replications(checkpointing: Report) -> None:
     """The figure's replications start with the seeds recommend chose by: same first value(s)."""
     rec = checkpointing.recommendation
     dist = checkpointing.distribution
+    assert dist is not None
     assert dist.replications == 4 and dist.held_runs == 0 and len(dist.values_hours) == 4
     assert dist.values_hours[0] == pytest.approx(rec.expected["time_to_results_hours"]["mean"], rel=1e-9)
     d = checkpointing.to_dict()["time_to_results"]
     assert d["mean"] == pytest.approx(statistics.fmean(dist.values_hours))
 
 
-def test_checkpoint_section_marks_the_chosen_interval(checkpointing) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_section_marks_the_chosen_interval(checkpointing: Report) -> None:
     rec = checkpointing.recommendation
     ck = checkpointing.checkpoint
-    assert rec.request.checkpoint_interval_minutes is not None
+    assert rec.request is not None and rec.request.checkpoint_interval_minutes is not None
     assert ck["chosen_interval_hours"] * 60 == pytest.approx(rec.request.checkpoint_interval_minutes, abs=1)
     assert ck["daly_interval_hours"] == pytest.approx(rec.checkpoint["daly"]["daly_interval_hours"])
     assert not ck["hypothetical"]
@@ -174,7 +176,7 @@ def test_checkpoint_section_marks_the_chosen_interval(checkpointing) -> None:  #
     assert alt and f"recommended {rec.request.checkpoint_interval_minutes:.0f} min" in str(alt[0])
 
 
-def test_simulated_checkpoint_points_follow_the_exit_driven_curve(checkpointing) -> None:  # type: ignore[no-untyped-def]
+def test_simulated_checkpoint_points_follow_the_exit_driven_curve(checkpointing: Report) -> None:
     ck = checkpointing.checkpoint
     assert len(ck["simulated"]) >= 4
     for p in ck["simulated"]:
@@ -193,24 +195,38 @@ def test_exit_driven_wall_time_is_dalys_without_restarts() -> None:
     assert plots.exit_driven_optimum(40, 0.01, 0.02, 6.0) > daly_interval(0.01, 6.0)
 
 
-def test_no_checkpoint_request_shows_the_backfill_curve_as_hypothetical(catdog) -> None:  # type: ignore[no-untyped-def]
-    assert catdog.recommendation.request.checkpoint_interval_minutes is None
+def test_no_checkpoint_request_shows_the_backfill_curve_as_hypothetical(catdog: Report) -> None:
+    request = catdog.recommendation.request
+    assert request is not None and request.checkpoint_interval_minutes is None
     assert catdog.checkpoint["hypothetical"] is True
     assert catdog.checkpoint["chosen_interval_hours"] is None
     assert "if the job ran as backfill" in catdog.html
 
 
-def test_backfill_whatif_flips_is_resumable(checkpointing, catdog) -> None:  # type: ignore[no-untyped-def]
+def test_backfill_whatif_flips_is_resumable(checkpointing: Report, catdog: Report) -> None:
     for rep in (checkpointing, catdog):
         w = rep.whatif
-        assert w is not None and w.variant is not None
+        assert w is not None and w.variant is not None and w.variant.outcome is not None
         assert w.variant.candidate.is_resumable != w.chosen.candidate.is_resumable
         assert w.variant.candidate.min_capability == w.chosen.candidate.min_capability
         assert math.isfinite(w.variant.outcome.time_to_results_hours["mean"])
     assert 'id="whatif"' in catdog.html and "Every candidate recommend considered" in catdog.html
 
 
-def test_not_a_fit_page_has_reasons_alternatives_and_no_submit_file(not_a_fit) -> None:  # type: ignore[no-untyped-def]
+def test_a_profile_gets_predicted_step_times_in_the_fit_table(tmp_path: Path) -> None:
+    from test_predict_profiles import make_profile
+
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(make_profile()))
+    rep = build_report(load_workload_or_profile(path, tasks=4), "chtc", replications=1,
+                       plot_replications=2, checkpoint_points=False)
+    assert rep.sections == list(SECTION_IDS)
+    assert "<th class=\"num nowrap\">step (s)</th>" in rep.html
+    assert "measured host peak" in rep.html          # request_memory sized from the profile
+    assert "roofline" in rep.html                     # the predictor's limits among the assumptions
+
+
+def test_not_a_fit_page_has_reasons_alternatives_and_no_submit_file(not_a_fit: Report) -> None:
     page = Page(not_a_fit.html)
     assert not_a_fit.verdict == "not-a-fit" and not_a_fit.exit_code == 1
     assert page.sections == ["verdict", "fit-table", "assumptions"]
@@ -220,7 +236,7 @@ def test_not_a_fit_page_has_reasons_alternatives_and_no_submit_file(not_a_fit) -
         assert h.esc(reason) in not_a_fit.html
 
 
-def test_write_report_is_atomic_and_readable(catdog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_write_report_is_atomic_and_readable(catdog: Report, tmp_path: Path) -> None:
     out = write_report(catdog, tmp_path / "sub" / "consult.html")
     assert out.read_text() == catdog.html
     assert out.stat().st_mode & 0o777 == 0o644

@@ -470,7 +470,7 @@ def _fit_section(rec: Recommendation, workload: Workload, pool: Pool, catalog: C
         step = {row.gpu: (row.predicted_step_time_s, row.bound) for row in report.rows}
         caption = (f"Predicted from the measured profile ({report.measured_on}); speed-up against "
                    f"{report.reference_gpu}. {report.calibration}")
-    headers = ["GPU", "capability", "memory (GB)", "shared", "backfill", "fits", "needs (GB)",
+    headers = ["GPU", "capability", "GB", "shared", "backfill", "fits", "needs GB",
                "speed ×"] + (["step (s)"] if step else []) + ["one task", "bound", "accepted"]
     rows, classes = [], []
     for o in a.options:
@@ -486,8 +486,10 @@ def _fit_section(rec: Recommendation, workload: Workload, pool: Pool, catalog: C
         classes.append(None if o.fits else "nofit")
     notes = [f"{o.gpu}: {n}" for o in a.options for n in o.reasons]
     numeric = (1, 2, 3, 4, 6, 7, 8, 9) if step else (1, 2, 3, 4, 6, 7, 8)
-    body = [h.table(headers, rows, caption=caption + " Accepted: GPUs the recommended request can land on.",
-                    numeric=numeric, nowrap=tuple(range(len(headers))), row_classes=classes)]
+    body = [h.table(headers, rows, caption=caption + " GB: the GPU's usable memory; needs GB: what one "
+                    "task needs there; speed: against the reference GPU; accepted: GPUs the recommended "
+                    "request can land on.", numeric=numeric, nowrap=tuple(range(len(headers))),
+                    row_classes=classes, class_="data compact")]
     if notes:
         body.append(h.details(f"Notes per GPU ({len(notes)})", h.bullet_list(notes)))
     return h.section("fit-table", "One task on each GPU type", h.join(body),

@@ -165,6 +165,8 @@ table.data th { text-align:left; font-weight:600; color:#374151; background:#f9f
 table.data td { padding:6px 9px; border-bottom:1px solid var(--line); vertical-align:top; }
 table.data td:first-child, table.data .nowrap { white-space:nowrap; }
 table.data .num { text-align:right; font-variant-numeric: tabular-nums; white-space:nowrap; }
+table.data.compact { font-size:13px; }
+table.data.compact th, table.data.compact td { padding:6px 7px; }
 table.data tr.chosen td { background:#fff7ed; font-weight:600; }
 table.data tr.chosen td:first-child { box-shadow: inset 3px 0 0 #D55E00; }
 table.data tr.nofit td { color:var(--muted); }

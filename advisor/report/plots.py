@@ -123,7 +123,7 @@ def time_to_results(values_hours: Sequence[float], *, expected_mean_hours: float
         ax2.plot(srt, ecdf, "o", color=BLUE, markersize=3.5)
         if expected_mean_hours is not None and math.isfinite(expected_mean_hours):
             ax2.axvline(expected_mean_hours / div, color=GREY, linewidth=1.2, linestyle=":",
-                        label=f"recommend's estimate {expected_mean_hours / div:.3g} {unit}")
+                        label=f"estimate the request was chosen by {expected_mean_hours / div:.3g} {unit}")
         ax2.axhline(0.9, color=ORANGE, linewidth=1, linestyle="--")
         ax2.set_xlabel(f"time to results ({unit})")
         ax2.set_ylabel("fraction of runs finished (ECDF)")
