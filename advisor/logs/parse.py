@@ -25,6 +25,7 @@ import datetime as _dt
 import gc
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,17 +362,17 @@ def _describe_fault(path: str, size: int, offset: int, events: int) -> str:
             f"near {snippet!r}); {events} events before it were read.")
 
 
-def parse_log(path: str | Path) -> ParsedLog:
-    """Read one job event log. A fault is recorded in `.error`; what came before it is kept."""
+def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
+    """Read one job event log. A fault is recorded in `.error`; what came before it is kept.
+
+    `workers`: processes reading a large log in parallel (advisor.logs.parallel); None chooses
+    from the file size and the CPUs, 1 reads it in this process.
+    """
     import htcondor2  # imported here: loading the bindings takes a moment
 
     p = str(path)
     size = os.path.getsize(p)
     out = ParsedLog(path=p, jobs={}, bytes=size)
-    jobs = out.jobs
-    counts: dict[int, int] = {}
-    last_t = None
-    n = 0
     with open(p, "rb") as fh:
         first_line = fh.readline(256).decode("utf-8", "replace")
     # The bindings rewrite dates as ISO, so the file's own first line tells the format.
@@ -380,22 +381,72 @@ def parse_log(path: str | Path) -> ParsedLog:
         out.date_format = "MM/DD (no year)"
     elif _ISO_DATE.match(first_line):
         out.date_format = "iso"
-    log = htcondor2.JobEventLog(p)
-    offset: int | None = None
+
+    from advisor.logs import parallel
+
+    n_workers = parallel.choose_workers(size, workers)
+    reader = parallel.ChunkedReader(p, size, n_workers) if n_workers > 1 else None
+    if reader is not None:
+        _consume(out, reader.events(), old_format)
+        offset = reader.offset
+        if reader.unavailable:
+            reader = None
+            out.jobs.clear()
+            out.error = None
+    if reader is None:
+        log = htcondor2.JobEventLog(p)
+        _consume(out, _event_stream(log), old_format)
+        # The offset must be read while the reader is open (after close() the handle is gone).
+        offset = _offset(log)
+        try:
+            log.close()
+        except Exception:  # noqa: BLE001
+            pass
+    n = out.events
+    if out.error is not None:
+        out.error += _describe_fault(p, size, _locate_event(p, n), n)
+    elif n == 0 and size == 0:
+        out.error = "empty file: no events (a job event log starts with a 000 submit event)."
+    elif offset is not None and offset < size:
+        with open(p, "rb") as fh:
+            fh.seek(offset)
+            rest = fh.read()
+        if rest.strip():
+            out.error = _describe_fault(p, size, offset, n)
+    elif n == 0:
+        out.error = _describe_fault(p, size, 0, 0)
+    return out
+
+
+Event = tuple[int, int, int, str, str, Any]  # type, cluster, proc, 'YYYY-MM-DD HH:MM:SS', text
+
+
+def _event_stream(log: Any) -> Iterator[Event]:
+    """(type, cluster, proc, stamp, description, event) for each event of a JobEventLog."""
+    for ev in log.events(stop_after=0):
+        # The event's own text (str(ev), written by the bindings with an ISO date) gives
+        # type, job id and time faster than four ClassAd lookups.
+        head = _header(str(ev))
+        if head is None:
+            yield (ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0),
+                   str(ev["EventTime"]).replace("T", " ")[:19], "", ev)
+        else:
+            yield head + (ev,)
+
+
+def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
+    """Apply the events in order to per-job records; stop at the first unreadable one."""
+    jobs = out.jobs
+    counts: dict[int, int] = {}
+    p = out.path
     clock = _Clock()
+    last_t: float | None = None
+    n = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many small records and no cycles: collections would only cost time
     try:
-        for ev in log.events(stop_after=0):
+        for etype, cluster, proc, stamp, desc, ev in stream:
             n += 1
-            # The event's own text (str(ev), written by the bindings with an ISO date) gives
-            # type, job id and time far faster than four ClassAd lookups.
-            head = _header(str(ev))
-            if head is None:
-                etype, cluster, proc = ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0)
-                stamp, desc = str(ev["EventTime"]).replace("T", " "), ""
-            else:
-                etype, cluster, proc, stamp, desc = head
             counts[etype] = counts.get(etype, 0) + 1
             t = clock.seconds(stamp)
             if old_format and last_t is not None and t < last_t - 180 * 86400:
@@ -417,28 +468,9 @@ def parse_log(path: str | Path) -> ParsedLog:
     finally:
         if gc_was_enabled:
             gc.enable()
-    # The offset must be read while the reader is open (after close() the handle is gone).
-    offset = _offset(log)
-    try:
-        log.close()
-    except Exception:  # noqa: BLE001
-        pass
     out.events = n
     out.event_counts = counts
     out.last_event_s = last_t
-    if out.error is not None:
-        out.error += _describe_fault(p, size, _locate_event(p, n), n)
-    elif n == 0 and size == 0:
-        out.error = "empty file: no events (a job event log starts with a 000 submit event)."
-    elif offset is not None and offset < size:
-        with open(p, "rb") as fh:
-            fh.seek(offset)
-            rest = fh.read()
-        if rest.strip():
-            out.error = _describe_fault(p, size, offset, n)
-    elif n == 0:
-        out.error = _describe_fault(p, size, 0, 0)
-    return out
 
 
 def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> None:  # noqa: C901
