@@ -4,8 +4,9 @@ Writes a synthetic log of N jobs (advisor.logs.generate; default 10^5) unless --
 then times, each as wall clock and process CPU time:
 
   1. htcondor2 alone: iterating `JobEventLog(path).events(stop_after=0)`, touching nothing;
-  2. parse_log: the same iteration plus our per-job records (the aggregation's share is the
-     difference between 2 and 1);
+  2. parse_log in one process: the same iteration plus our per-job records (the aggregation's
+     share is the difference between 2 and 1); with --workers N also parse_log reading the
+     file with N processes (advisor.logs.parallel; cpu s then counts the parent only);
   3. the rest of analyze_logs: totals, usage distributions, recommendation, calibration;
   4. the JSON document (`LogReport.to_dict` and `advisor.output.dumps`), with --json.
 
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--date-format", choices=("iso", "old"), default="iso")
     ap.add_argument("--log", help="time this log instead of a generated one")
     ap.add_argument("--json", action="store_true", help="also time building and dumping the JSON")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="also time parse_log with this many reading processes")
     a = ap.parse_args(argv)
 
     tmp = None
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import htcondor2  # noqa: F401  (load the bindings outside the timings)
 
     n_events, w_bind, c_bind = timed(lambda: bindings_only(path))
-    parsed, w_parse, c_parse = timed(lambda: parse_log(path))
+    parsed, w_parse, c_parse = timed(lambda: parse_log(path, workers=1))
     jobs = list(parsed.jobs.values())
     n_jobs = len(jobs)
 
@@ -99,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     row("2. parse_log (htcondor2 + per-job records)", w_parse, c_parse)
     row("   our aggregation's share (2 - 1)", max(w_parse - w_bind, 0.0),
         max(c_parse - c_bind, 0.0))
+    if a.workers > 1:
+        par, w_par, c_par = timed(lambda: parse_log(path, workers=a.workers))
+        assert par.events == parsed.events
+        row(f"2p. parse_log with {a.workers} reading processes", w_par, c_par)
     row("3. totals, usage, recommendation, calibration", w_rest, c_rest)
     row("   parse + analysis (2 + 3)", w_parse + w_rest, c_parse + c_rest)
     if a.json:

@@ -48,7 +48,7 @@ def test_poisson_interval_covers_at_least_nominal():
     """The exact interval is conservative: coverage >= 95% whatever the rate."""
     rng = np.random.default_rng(7)
     for mean in (0.5, 3.0, 20.0):
-        counts = rng.poisson(mean, size=2000)
+        counts = rng.poisson(mean, size=800)
         cover = np.mean([lo <= mean <= hi for lo, hi in
                          (poisson_rate_interval(int(k), 1.0) for k in counts)])
         assert cover >= 0.95
