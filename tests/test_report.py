@@ -205,12 +205,20 @@ def test_no_checkpoint_request_shows_the_backfill_curve_as_hypothetical(catdog: 
 
 def test_backfill_whatif_flips_is_resumable(checkpointing: Report, catdog: Report) -> None:
     for rep in (checkpointing, catdog):
-        w = rep.whatif
+        w = rep.whatif("backfill")
         assert w is not None and w.variant is not None and w.variant.outcome is not None
         assert w.variant.candidate.is_resumable != w.chosen.candidate.is_resumable
         assert w.variant.candidate.min_capability == w.chosen.candidate.min_capability
         assert math.isfinite(w.variant.outcome.time_to_results_hours["mean"])
     assert 'id="whatif"' in catdog.html and "Every candidate recommend considered" in catdog.html
+
+
+def test_busier_pool_whatif_runs_the_same_request(checkpointing: Report) -> None:
+    w = checkpointing.whatif("busier")
+    assert w is not None and w.variant is not None and w.variant.outcome is not None
+    assert w.variant.candidate == w.chosen.candidate
+    assert "busier pool (80%)" == w.name
+    assert "what if: busier pool (80%)" in checkpointing.html
 
 
 def test_a_profile_gets_predicted_step_times_in_the_fit_table(tmp_path: Path) -> None:

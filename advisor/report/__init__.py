@@ -77,16 +77,20 @@ class Distribution:
 
 @dataclass
 class WhatIf:
-    """The chosen request against a variant (here: backfill flipped)."""
+    """The chosen request against one variant: `backfill` (+is_resumable flipped) or `busier`
+    (the same request while other users keep more of the shared GPUs busy)."""
 
+    kind: str              # "backfill" | "busier"
+    name: str              # short label for the figure and the table
     question: str
     chosen: Evaluated
     variant: Evaluated | None
-    source: str            # "recommend" (among the candidates) or "simulated here"
+    source: str            # "recommend" (among its candidates), "simulated here" or "none"
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "chosen": self.chosen.to_dict(),
+        return {"kind": self.kind, "name": self.name, "question": self.question,
+                "chosen": self.chosen.to_dict(),
                 "variant": None if self.variant is None else self.variant.to_dict(),
                 "source": self.source, "note": self.note}
 
@@ -100,8 +104,11 @@ class Report:
     sections: list[str]
     recommendation: Recommendation
     distribution: Distribution | None = None
-    whatif: WhatIf | None = None
+    whatifs: list[WhatIf] = field(default_factory=list)
     checkpoint: dict[str, Any] = field(default_factory=dict)
+
+    def whatif(self, kind: str) -> WhatIf | None:
+        return next((w for w in self.whatifs if w.kind == kind), None)
 
     @property
     def exit_code(self) -> int:
@@ -115,7 +122,7 @@ class Report:
                 "expected": rec.expected,
                 "time_to_results": None if self.distribution is None else self.distribution.to_dict(),
                 "checkpoint": self.checkpoint,
-                "whatif": None if self.whatif is None else self.whatif.to_dict()}
+                "whatif": [w.to_dict() for w in self.whatifs]}
 
 
 # --- the simulations behind the figures -----------------------------------------------------
@@ -236,7 +243,7 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
                     progress=rec_progress)
     a = rec.assessment
     dist: Distribution | None = None
-    whatif: WhatIf | None = None
+    whatifs: list[WhatIf] = []
     ckpt: dict[str, Any] = {}
     figs: dict[str, plots.Figure] = {}
     chosen = rec.chosen
@@ -265,23 +272,23 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
                 chosen_interval_hours=None if ckpt["hypothetical"] else c.checkpoint_interval_hours,
                 daly_interval_hours=ckpt["daly_interval_hours"], guidance_hours=ckpt.get("guidance"),
                 simulated=points, hypothetical=ckpt["hypothetical"])
-        phase(3, "what-if: backfill")
-        whatif = _backfill_whatif(rec, space, sizing, pool, pool_ref, background_load, catalog,
-                                  replications, seed)
-        if whatif.variant is not None and whatif.variant.outcome is not None:
-            bars = []
-            for e in (whatif.chosen, whatif.variant):
-                assert e.outcome is not None
-                t = e.outcome.time_to_results_hours
-                bars.append(plots.Bar(_variant_name(e),
-                                      t["mean"], t["ci95_low"], t["ci95_high"], t["p90"], e.chosen))
-            if any(math.isfinite(b.mean_hours) for b in bars):
+        phase(3, "what-if: backfill, busier pool")
+        whatifs = [_backfill_whatif(rec, space, sizing, pool, pool_ref, background_load, catalog,
+                                    replications, seed)]
+        busier = _busier_whatif(rec, space, sizing, pool_ref, background_load, catalog, replications, seed)
+        if busier is not None:
+            whatifs.append(busier)
+        shown = [w for w in whatifs if w.variant is not None and w.variant.outcome is not None]
+        if shown:
+            bars = [_bar("recommended", chosen)] + [_bar(f"what if: {w.name}", w.variant) for w in shown
+                                                    if w.variant is not None]
+            if sum(math.isfinite(b.mean_hours) for b in bars) > 1:
                 figs["whatif"] = plots.compare_bars(
-                    bars, title="What if: with and without backfill (+is_resumable)",
+                    bars, title="What if: the recommended request against variants",
                     subtitle=f"{replications} replication{'s' if replications != 1 else ''} each, "
                              "common random numbers")
     phase(4, "page")
-    sections = _sections(rec, workload, pool, catalog, dist, ckpt, whatif, figs, replications)
+    sections = _sections(rec, workload, pool, catalog, dist, ckpt, whatifs, figs, replications)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = (f"Workload {workload.name} ({workload.kind}, {workload.tasks:,} task"
             f"{'s' if workload.tasks != 1 else ''}) on pool {pool.name} · prepared {when}")
@@ -295,7 +302,7 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
                   meta=meta, verdict=rec.verdict, sections=sections, footer=footer)
     return Report(html=text, workload=workload.name, pool=pool.name, verdict=rec.verdict,
                   sections=[s[0] for s in sections], recommendation=rec, distribution=dist,
-                  whatif=whatif, checkpoint={k: v for k, v in ckpt.items() if k != "plot"})
+                  whatifs=whatifs, checkpoint={k: v for k, v in ckpt.items() if k != "plot"})
 
 
 def write_report(report: Report, path: str | Path) -> Path:
@@ -344,26 +351,50 @@ def _backfill_whatif(rec: Recommendation, space: Space, sizing: Sizing, pool: Po
     chosen = rec.chosen
     assert chosen is not None
     c = chosen.candidate
+    name = "without backfill" if c.is_resumable else "with backfill"
     q = ("without backfill (+is_resumable = false): only the shared GPUs" if c.is_resumable else
          "with backfill (+is_resumable = true): research groups' GPUs too, evictable when owners return")
+
+    def what(variant: Evaluated | None, source: str, note: str = "") -> WhatIf:
+        return WhatIf("backfill", name, q, chosen, variant, source, note)
+
     if not any(s.backfill_only for s in pool.slots):
-        return WhatIf(q, chosen, None, "none", note=f"Pool {pool.name} has no owned GPUs to backfill: "
-                      "+is_resumable changes nothing here.")
+        return what(None, "none", f"Pool {pool.name} has no owned GPUs to backfill: +is_resumable "
+                    "changes nothing here.")
     found = find_backfill_variant(rec)
     if found is not None:
-        return WhatIf(q, chosen, found, "recommend")
+        return what(found, "recommend")
     flipped = Candidate(c.min_capability, c.job_length, not c.is_resumable, c.checkpoint_interval_hours,
                         c.items_per_job, c.cpu_ok)
     if not space.considered(flipped.min_capability, flipped.is_resumable):
-        return WhatIf(q, chosen, None, "none", note="No GPU the request accepts is left without backfill.")
+        return what(None, "none", "No GPU the request accepts is left without backfill.")
     scn, scale = candidate_scenario(space, sizing, flipped, pool_ref, load, catalog)
-    return WhatIf(q, chosen, Evaluated(flipped, evaluate(scn, scale, replications, seed)), "simulated here")
+    return what(Evaluated(flipped, evaluate(scn, scale, replications, seed)), "simulated here")
 
 
-def _variant_name(e: Evaluated) -> str:
-    c = e.candidate
-    side = "with backfill" if c.is_resumable else "without backfill"
-    return f"{'recommended' if e.chosen else 'what if'}: {side}"
+BUSIER_BY = 0.2          # the busier-pool what-if: other users' share of the shared GPUs + 0.2
+BUSIEST = 0.9
+
+
+def _busier_whatif(rec: Recommendation, space: Space, sizing: Sizing, pool_ref: str | Path,
+                   load: float, catalog: Catalog, replications: int, seed: int) -> WhatIf | None:
+    """The recommended request while other users keep more of the shared GPUs busy."""
+    chosen = rec.chosen
+    assert chosen is not None
+    busier = min(BUSIEST, load + BUSIER_BY)
+    if busier <= load:
+        return None
+    scn, scale = candidate_scenario(space, sizing, chosen.candidate, pool_ref, busier, catalog)
+    variant = Evaluated(chosen.candidate, evaluate(scn, scale, replications, seed))
+    return WhatIf("busier", f"busier pool ({busier:.0%})",
+                  f"on a busier pool, other users keeping {busier:.0%} of the shared GPUs busy instead "
+                  f"of {load:.0%}", chosen, variant, "simulated here")
+
+
+def _bar(label: str, e: Evaluated | None) -> plots.Bar:
+    assert e is not None and e.outcome is not None
+    t = e.outcome.time_to_results_hours
+    return plots.Bar(label, t["mean"], t["ci95_low"], t["ci95_high"], t["p90"], e.chosen and label == "recommended")
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -570,36 +601,40 @@ def _checkpoint_section(rec: Recommendation, ckpt: dict[str, Any], fig: plots.Fi
     return h.section("checkpoint", "How often to checkpoint", h.join(body))
 
 
-def _whatif_section(rec: Recommendation, w: WhatIf | None, fig: plots.Figure | None) -> h.Safe:
+def _whatif_section(rec: Recommendation, whatifs: list[WhatIf], fig: plots.Figure | None) -> h.Safe:
     body: list[str] = []
-    if w is not None:
+    chosen = rec.chosen
+    rows: list[list[str]] = []
+    for w in whatifs:
         if w.note:
             body.append(h.tag("div", w.note, class_="note"))
-        if w.variant is not None and w.variant.outcome is not None and w.chosen.outcome is not None:
-            a, b = w.chosen.outcome, w.variant.outcome
-            ma, mb = a.time_to_results_hours["mean"], b.time_to_results_hours["mean"]
-            if math.isfinite(mb):
-                change = (mb - ma) / ma if ma > 0 else 0.0
-                how = ("about the same" if abs(change) < 0.005 else
-                       f"{abs(change):.0%} {'slower' if change > 0 else 'faster'}")
-                body.append(h.tag("p", f"What if the jobs ran {w.question}? Mean time to results "
-                                  f"{_h(mb)} instead of {_h(ma)} ({how})."
-                                  + (" (Simulated here with the same seeds.)" if w.source == "simulated here" else "")))
-            else:
-                body.append(h.tag("p", f"What if the jobs ran {w.question}? In the simulation some jobs "
-                                  "were held at the tier limit: that variant does not finish."))
-            if fig is not None:
-                body.append(h.figure(fig, "Bars: mean time to results; whiskers: 95% confidence "
-                                          "interval over replications; orange tick: 90th percentile."))
-            rows = []
-            for e in (w.chosen, w.variant):
-                assert e.outcome is not None
-                t = e.outcome.time_to_results_hours
-                rows.append((_variant_name(e), e.candidate.label, _h(t["mean"]),
-                             _h(t["p90"]), f"{e.outcome.goodput_fraction:.0%}",
-                             f"{e.outcome.evictions_per_task:.2f}"))
-            body.append(h.table(["", "request", "mean", "p90", "goodput", "evictions/job"], rows,
-                                numeric=(2, 3, 4, 5), row_classes=["chosen", None]))
+        if w.variant is None or w.variant.outcome is None or w.chosen.outcome is None:
+            continue
+        ma = w.chosen.outcome.time_to_results_hours["mean"]
+        mb = w.variant.outcome.time_to_results_hours["mean"]
+        if math.isfinite(mb):
+            change = (mb - ma) / ma if ma > 0 else 0.0
+            how = ("about the same" if abs(change) < 0.005 else
+                   f"{abs(change):.0%} {'slower' if change > 0 else 'faster'}")
+            text = f"What if the jobs ran {w.question}? Mean time to results {_h(mb)} instead of {_h(ma)} ({how})."
+        else:
+            text = (f"What if the jobs ran {w.question}? In the simulation some jobs were held at the "
+                    "tier limit: that variant does not finish.")
+        if w.source == "recommend":
+            text += " (From the candidates recommend simulated.)"
+        body.append(h.tag("p", text))
+        t = w.variant.outcome.time_to_results_hours
+        rows.append([f"what if: {w.name}", w.variant.candidate.label, _h(t["mean"]), _h(t["p90"]),
+                     f"{w.variant.outcome.goodput_fraction:.0%}", f"{w.variant.outcome.evictions_per_task:.2f}"])
+    if rows and chosen is not None and chosen.outcome is not None:
+        if fig is not None:
+            body.append(h.figure(fig, "Bars: mean time to results; whiskers: 95% confidence "
+                                      "interval over replications; orange tick: 90th percentile."))
+        t = chosen.outcome.time_to_results_hours
+        first = ["recommended", chosen.candidate.label, _h(t["mean"]), _h(t["p90"]),
+                 f"{chosen.outcome.goodput_fraction:.0%}", f"{chosen.outcome.evictions_per_task:.2f}"]
+        body.append(h.table(["", "request", "mean", "p90", "goodput", "evictions/job"], [first, *rows],
+                            numeric=(2, 3, 4, 5), row_classes=["chosen"] + [None] * len(rows)))
     body.append(h.tag("h3", "Every candidate recommend considered"))
     cand_rows: list[list[str]] = []
     classes: list[str | None] = []
@@ -642,7 +677,7 @@ def _assumptions_section(rec: Recommendation, workload: Workload, pool: Pool,
 
 
 def _sections(rec: Recommendation, workload: Workload, pool: Pool, catalog: Catalog,
-              dist: Distribution | None, ckpt: dict[str, Any], whatif: WhatIf | None,
+              dist: Distribution | None, ckpt: dict[str, Any], whatifs: list[WhatIf],
               figs: dict[str, plots.Figure], replications: int) -> list[tuple[str, str, h.Safe]]:
     out = [("verdict", "Verdict", _verdict_section(rec, workload))]
     if rec.request is not None:
@@ -652,7 +687,7 @@ def _sections(rec: Recommendation, workload: Workload, pool: Pool, catalog: Cata
         out.append(("time-to-results", "Time to results",
                     _ttr_section(rec, dist, figs.get("ttr"), replications)))
         out.append(("checkpoint", "Checkpointing", _checkpoint_section(rec, ckpt, figs.get("checkpoint"))))
-        out.append(("whatif", "What if", _whatif_section(rec, whatif, figs.get("whatif"))))
+        out.append(("whatif", "What if", _whatif_section(rec, whatifs, figs.get("whatif"))))
     out.append(("assumptions", "Assumptions", _assumptions_section(rec, workload, pool, dist)))
     return out
 
