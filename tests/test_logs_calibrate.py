@@ -150,3 +150,15 @@ def test_many_jobs_keep_evenly_spaced_quantiles():
     assert len(cal.work_values) == MAX_EMPIRICAL_VALUES
     assert "quantiles" in cal.to_yaml()
     assert np.mean(cal.work_values) == pytest.approx(cal.work_hours["mean"], rel=1e-3)
+
+
+def test_fragment_merges_into_a_scenario():
+    """The fragment's keys are scenario keys: a scenario with them validates."""
+    scenario = pytest.importorskip("simulator.scenario")
+    cal = analyze_logs(sorted(FIXTURES.glob("*.log"))).calibration
+    frag = yaml.safe_load(cal.to_yaml())
+    d = {"seed": 1, "replications": 2, "pool": "chtc",
+         "workload": {"tasks": 10, "request": {"gpus": 1}, **frag["workload"]},
+         "eviction": frag["eviction"]}
+    s = scenario.Scenario.from_dict(d)
+    assert s is not None
