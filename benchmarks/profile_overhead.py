@@ -49,6 +49,50 @@ def prepare(work: Path) -> None:
                    capture_output=True)
 
 
+def hook_cost_us(blocks: int = 11, steps: int = 300) -> tuple[float, float]:
+    """(bare, instrumented) microseconds per step of a tiny in-process loop, best of `blocks`.
+
+    The loop (a DataLoader batch, forward, backward, SGD step) is timed, then the profiler's
+    hooks are installed in this process exactly as in the child (audit hook, DataLoader timer,
+    backward counter, step hooks; the counted step happens before timing) and the loop is timed
+    again: the difference is what the instrumentation adds to every step, free of other load
+    on the machine because both sides take their fastest block.
+    """
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from advisor.profiler._child import _FileWatch
+    from advisor.profiler._hooks import Recorder
+
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loader = DataLoader(TensorDataset(torch.randn(10**6, 4)), batch_size=2)
+
+    def best() -> float:
+        it = iter(loader)
+        times = []
+        for _ in range(blocks):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                (x,) = next(it)
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
+            times.append((time.perf_counter() - t0) / steps)
+        return min(times) * 1e6
+
+    bare = best()
+    with tempfile.TemporaryDirectory() as tmp:
+        watch = _FileWatch(Path(tmp), Path(__file__))
+        sys.addaudithook(watch.hook)
+        watch.on = True
+        rec = Recorder({"warmup": 3, "steps": 10**9, "script": __file__}, Path(tmp), watch)
+        rec.install()
+        best()  # warm-up and the counted step happen here
+        instrumented = best()
+    return bare, instrumented
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=2)
@@ -89,6 +133,9 @@ def main() -> None:
         d, w = statistics.median(direct), statistics.median(profiled)
         print(f"{'batch_inference':16} {d:9.2f}s {w:9.2f}s {w / d:6.3f} {'':9} {w:11.1f} s "
               "(--command: whole task)")
+        bare_us, inst_us = hook_cost_us()
+        print(f"hooks add {inst_us - bare_us:.1f} µs per step (tiny in-process loop: "
+              f"{bare_us:.1f} µs bare, {inst_us:.1f} µs instrumented, best of 11 blocks)")
 
 
 if __name__ == "__main__":
