@@ -49,25 +49,27 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from simulator.distributions import Distribution
 from simulator.matchmaking import (
+    MODE_EXIT,
+    MODE_NONE,
+    MODE_PERIODIC,
+    JobKind,
     JobQueue,
     Matchmaker,
-    eligible,
     request_tier,
     slot_infos,
     workload_cpu_speed,
 )
 from simulator.results import Measures, Results, build_results
 from simulator.scenario import CheckpointMode, Request, Scenario
+from simulator.streams import Draws, spawn_streams
 
 INF = math.inf
 FINISH, EXIT, EVICT, HOLD = 0, 1, 2, 3
 WAITING, RUNNING, COMPLETED, HELD, PENDING = 1, 2, 3, 4, 0
 STATE_NAMES = {PENDING: "pending", WAITING: "waiting", RUNNING: "running", COMPLETED: "completed",
                HELD: "held"}
-_NONE, _PERIODIC, _EXIT = 0, 1, 2
-_MODE = {CheckpointMode.NONE: _NONE, CheckpointMode.PERIODIC: _PERIODIC, CheckpointMode.EXIT: _EXIT}
+_NONE, _PERIODIC, _EXIT = MODE_NONE, MODE_PERIODIC, MODE_EXIT
 
 
 class EvictionCause(enum.Enum):
@@ -78,52 +80,6 @@ class EvictionCause(enum.Enum):
     TIER_LIMIT = "tier_limit"
 
 
-class Draws:
-    """Draws from one distribution and one stream, taken in blocks (the sequence is the same
-    as drawing one at a time from that stream)."""
-
-    __slots__ = ("dist", "rng", "block", "buf", "i")
-
-    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 1024) -> None:
-        self.dist, self.rng, self.block = dist, rng, block
-        self.buf: list[float] = []
-        self.i = 0
-
-    def next(self) -> float:
-        if self.i >= len(self.buf):
-            self.buf = np.asarray(self.dist.sample(self.rng, self.block), dtype=float).tolist()
-            self.i = 0
-        v = self.buf[self.i]
-        self.i += 1
-        return v
-
-
-class _Kind:
-    """What the engine needs about one kind of job (the workload, or one background entry)."""
-
-    def __init__(self, scenario: Scenario, request: Request, cpu_speed: float | None,
-                 mode: CheckpointMode, tau: float | None, delta: float, restart: float,
-                 tier_index: int, n_slots: int, slot_max: list[float | None]) -> None:
-        self.choices = eligible(scenario, request, cpu_speed)
-        self.units = [0] * n_slots
-        self.speed = [0.0] * n_slots
-        self.usage = [0] * n_slots
-        tier = request_tier(scenario.pool, request)
-        self.limit = tier.per_user_limit(scenario.pool.shared_gpus) if tier else None
-        self.max_hours = [INF] * n_slots
-        for e in self.choices:
-            self.units[e.slot] = e.units
-            self.speed[e.slot] = e.speed
-            self.usage[e.slot] = e.usage
-            cap = slot_max[e.slot] if not e.is_gpu else (tier.max_hours if tier else None)
-            self.max_hours[e.slot] = INF if cap is None else cap
-        self.mode = _MODE[mode]
-        self.tau = tau if tau is not None else INF
-        self.delta = delta
-        self.restart = restart
-        self.tier = tier_index
-
-
 class Engine:
     """One simulation run. Use `run(scenario, seed)`."""
 
@@ -131,11 +87,7 @@ class Engine:
                  trace: bool = False) -> None:
         self.sc = scenario
         self.trace: list[tuple[float, str, int, int, int, str]] | None = [] if trace else None
-        if isinstance(seed, np.random.SeedSequence):
-            root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key)
-        else:
-            root = np.random.SeedSequence(scenario.seed if seed is None else int(seed))
-        s_arr, s_work, s_evict, s_bg, s_owner = root.spawn(5)
+        s_arr, s_work, s_evict, s_bg, s_owner = spawn_streams(scenario.seed if seed is None else seed)
         pool = scenario.pool
         self.slots = slot_infos(scenario)
         n_slots = len(self.slots)
@@ -163,13 +115,13 @@ class Engine:
 
         w = scenario.workload
         ck = w.checkpoint
-        self.kinds = [_Kind(scenario, w.request, workload_cpu_speed(scenario), ck.mode,
+        self.kinds = [JobKind(scenario, w.request, workload_cpu_speed(scenario), ck.mode,
                             ck.interval_hours, ck.cost_hours, ck.restart_hours,
                             tier_index(w.request), n_slots, slot_max)]
         self.user_offset = [0]
         users = 1
         for b in scenario.background:
-            self.kinds.append(_Kind(scenario, b.request, None, CheckpointMode.NONE, None, 0.0, 0.0,
+            self.kinds.append(JobKind(scenario, b.request, None, CheckpointMode.NONE, None, 0.0, 0.0,
                                     tier_index(b.request), n_slots, slot_max))
             self.user_offset.append(users)
             users += b.users
@@ -381,7 +333,7 @@ class Engine:
             self.trace.append((now, "start", j, slot, units, ""))
         self.env.timeout(length, j).callbacks.append(self._run_end)
 
-    def _split(self, k: _Kind, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
+    def _split(self, k: JobKind, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
         """(work kept, work lost, overhead), in wall hours, of a run interrupted at `elapsed`."""
         if elapsed <= restart:
             return 0.0, 0.0, elapsed

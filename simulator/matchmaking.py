@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from simulator.distributions import Distribution
 from simulator.errors import ConfigError
 from simulator.pool import Pool, Tier
-from simulator.scenario import Request, Scenario
+from simulator.scenario import CheckpointMode, Request, Scenario
 
 LN2 = math.log(2.0)
 
@@ -264,3 +264,37 @@ class Matchmaker:
             self.tier_use[q.user][q.tier] -= units
         if usage and self.fair is not None:
             self.fair.change(q.user, now, -units)
+
+
+MODE_NONE, MODE_PERIODIC, MODE_EXIT = 0, 1, 2
+
+
+def mode_code(mode: CheckpointMode) -> int:
+    return {CheckpointMode.NONE: MODE_NONE, CheckpointMode.PERIODIC: MODE_PERIODIC,
+            CheckpointMode.EXIT: MODE_EXIT}[mode]
+
+
+class JobKind:
+    """What the engine needs about one kind of job (the workload, or one background entry)."""
+
+    def __init__(self, scenario: Scenario, request: Request, cpu_speed: float | None,
+                 mode: CheckpointMode, tau: float | None, delta: float, restart: float,
+                 tier_index: int, n_slots: int, slot_max: list[float | None]) -> None:
+        self.choices = eligible(scenario, request, cpu_speed)
+        self.units = [0] * n_slots
+        self.speed = [0.0] * n_slots
+        self.usage = [0] * n_slots
+        tier = request_tier(scenario.pool, request)
+        self.limit = tier.per_user_limit(scenario.pool.shared_gpus) if tier else None
+        self.max_hours = [math.inf] * n_slots
+        for e in self.choices:
+            self.units[e.slot] = e.units
+            self.speed[e.slot] = e.speed
+            self.usage[e.slot] = e.usage
+            cap = slot_max[e.slot] if not e.is_gpu else (tier.max_hours if tier else None)
+            self.max_hours[e.slot] = math.inf if cap is None else cap
+        self.mode = mode_code(mode)
+        self.tau = tau if tau is not None else math.inf
+        self.delta = delta
+        self.restart = restart
+        self.tier = tier_index
