@@ -220,6 +220,10 @@ def test_report_loads_cleanly_with_every_section(pages: dict[str, Path], browser
     assert dom["scripts"] == 0 and dom["external"] == []
     assert dom["overflow"] <= 0, "the page scrolls sideways at 1280 px"
     assert shot.stat().st_size > 50_000
+    # On a phone the wide parts (tables, the submit file) scroll inside their boxes, not the page.
+    browser.send("Emulation.setDeviceMetricsOverride", {"width": 420, "height": 900,
+                                                        "deviceScaleFactor": 1, "mobile": True})
+    assert browser.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
 
 
 def test_not_a_fit_page_has_reasons_and_no_submit_file(pages: dict[str, Path], browser: DevTools) -> None:
