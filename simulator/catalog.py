@@ -19,6 +19,12 @@ from pathlib import Path
 from simulator.errors import ConfigError, nearest
 
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8")
+# Where a GPU lacks a precision, the work runs at the next one down (bf16 → fp16 needs AMP with a
+# GradScaler, a change the user makes; tf32 → fp32 is automatic).
+FALLBACK = {"fp8": ("fp8", "bf16", "fp16", "fp32"), "bf16": ("bf16", "fp16", "fp32"),
+            "fp16": ("fp16", "fp32"), "tf32": ("tf32", "fp32"), "fp32": ("fp32",)}
+# Share of a typical training step that scales with compute (the rest with memory bandwidth).
+TYPICAL_COMPUTE_SHARE = 0.5
 COLUMNS = ("name", "aliases", "capability", "memory_gb", "bandwidth_gbs", "fp32_tflops",
            "tf32_tflops", "fp16_tflops", "bf16_tflops", "fp8_tflops", "release_year",
            "reference", "source")
@@ -55,6 +61,14 @@ class GpuSpec:
                               suggestions=nearest(precision, DTYPES))
         value: float | None = getattr(self, f"{precision}_tflops")
         return value
+
+    def effective_peak(self, precision: str) -> tuple[float, str]:
+        """The peak TFLOPS work at `precision` gets here, and the precision it actually runs at."""
+        for p in FALLBACK[precision]:
+            peak = self.peak_tflops(p)
+            if peak:
+                return peak, p
+        return self.fp32_tflops, "fp32"
 
     @property
     def memory_mb(self) -> int:
@@ -122,6 +136,24 @@ class Catalog:
         if hits and len(hits) <= 4:
             return hits
         return nearest(name, self.names)
+
+    def training_speed(self, gpu: str | GpuSpec, precision: str = "tf32",
+                       reference: str | GpuSpec | None = None) -> float:
+        """Throughput relative to `reference` (default: the catalog's) for a *typical training
+        mix*: half of the reference step scales with peak compute at `precision` (with the
+        fallback where the GPU lacks it), half with memory bandwidth:
+        relative time = s·ref_peak/peak + (1−s)·ref_bw/bw, s = TYPICAL_COMPUTE_SHARE.
+
+        Published end-to-end speed-ups between GPU generations fall between the pure-compute and
+        pure-bandwidth ratios; a measured profile (`advisor fit`) predicts per workload instead.
+        """
+        spec = gpu if isinstance(gpu, GpuSpec) else self.get(gpu)
+        ref = self.reference if reference is None else (
+            reference if isinstance(reference, GpuSpec) else self.get(reference))
+        s = TYPICAL_COMPUTE_SHARE
+        rel = (s * ref.effective_peak(precision)[0] / spec.effective_peak(precision)[0]
+               + (1 - s) * ref.bandwidth_gbs / spec.bandwidth_gbs)
+        return 1.0 / rel
 
     def speed_factor(self, gpu: str | GpuSpec, precision: str = "fp32") -> float:
         """Throughput relative to the reference GPU for compute-bound work at `precision`.

@@ -24,7 +24,8 @@ Keys (DESIGN §4.3), times in hours unless the name says otherwise::
       {name, users, arrival: DIST, work_hours: DIST, request: {...}}
 
 Speed factors: a GPU's factor is its throughput relative to `workload.reference_gpu`; by
-default the catalog's fp32 ratio (`Catalog.speed_factor(gpu, "fp32")`), overridden per GPU by
+default the catalog's typical-training-mix ratio (`Catalog.training_speed`: half peak TF32
+compute, half memory bandwidth), overridden per GPU by
 `workload.speed`. Background work is expressed on the same reference GPU.
 """
 
@@ -350,8 +351,7 @@ def _parse(raw: Any, source: str) -> Scenario:
         name=str(w.get("name", "workload")),
         user=str(w.get("user", "you")),
     )
-    ref_factor = catalog.speed_factor(ref_gpu, "fp32")
-    speeds = {s.gpu: overrides.get(s.gpu, catalog.speed_factor(s.gpu, "fp32") / ref_factor)
+    speeds = {s.gpu: overrides.get(s.gpu, catalog.training_speed(s.gpu, reference=ref_gpu))
               for s in pool.slots}
 
     bg_raw = m.get("background")

@@ -103,3 +103,17 @@ def test_bad_catalog_is_refused_naming_the_field(tmp_path, case):
     assert field in err.value.field or field in str(err.value)
     assert str(path) in str(err.value)
     assert "To fix" in str(err.value)
+
+
+def test_training_speed_lies_between_bandwidth_and_compute_ratios():
+    cat = load_catalog()
+    assert cat.training_speed("A100-SXM4-80GB") == pytest.approx(1.0)
+    for name in ("H100-SXM5-80GB", "L40", "RTX-2080-Ti", "P100-PCIE-16GB"):
+        g = cat.get(name)
+        ref = cat.reference
+        compute = g.effective_peak("tf32")[0] / ref.effective_peak("tf32")[0]
+        bandwidth = g.bandwidth_gbs / ref.bandwidth_gbs
+        assert min(compute, bandwidth) <= cat.training_speed(name) <= max(compute, bandwidth)
+    # An L40 is not 4.6× an A100 for training (that is the fp32 CUDA-core ratio).
+    assert cat.training_speed("L40") < 1.0
+    assert cat.get("RTX-2080-Ti").effective_peak("bf16") == (53.8, "fp16")

@@ -31,7 +31,7 @@ def test_defaults_and_speed_factors_from_the_catalog() -> None:
                                                           "speed": {"L40": 0.9}}})
     cat = load_catalog()
     assert sc.speed("L40") == 0.9
-    assert sc.speed("H200") == pytest.approx(cat.speed_factor("H200") / cat.speed_factor("A100-SXM4-80GB"))
+    assert sc.speed("H200") == pytest.approx(cat.training_speed("H200", reference="A100-SXM4-80GB"))
     assert sc.speed("A100-SXM4-80GB") == 1.0
     assert sc.workload.checkpoint.mode is CheckpointMode.NONE
     assert sc.workload.arrival is None

@@ -4,10 +4,8 @@ Two sources, in order of trust:
 1. a measured profile (`per_task.profile`): the predictor (`advisor.predict`) gives the step time
    and device memory on each GPU; the task takes `steps` such steps;
 2. otherwise `gpu_hours` on the reference GPU, scaled by a *typical training mix* speed model:
-   half of the reference time scales with the GPU's peak at the work's precision, half with its
-   memory bandwidth (relative time = 0.5·ref_peak/peak + 0.5·ref_bw/bw). Published end-to-end
-   speed-ups between GPU generations fall between the pure-compute and pure-bandwidth ratios;
-   this blend is the first-order estimate, and the output says it is one.
+   `Catalog.training_speed` (half peak compute at the work's precision, half memory bandwidth),
+   the first-order estimate the simulator also uses by default; the output says it is one.
 """
 
 from __future__ import annotations
@@ -16,15 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from advisor.workload import Workload
-from simulator.catalog import Catalog, GpuSpec
+from simulator.catalog import Catalog
 from simulator.pool import Pool
 
 CUDA_CONTEXT_GB = 0.5       # DOMAIN.md: the CUDA context costs ~300-500 MB beyond the allocator
 MEMORY_MARGIN = 0.10        # headroom on top of the stated or predicted device memory
 DEFAULT_PRECISION = "tf32"  # PyTorch's default for convolutions on >= 8.0; fp32 elsewhere
-FALLBACK = {"fp8": ("fp8", "bf16", "fp16", "fp32"), "bf16": ("bf16", "fp16", "fp32"),
-            "fp16": ("fp16", "fp32"), "tf32": ("tf32", "fp32"), "fp32": ("fp32",)}
-# bf16 on a GPU without bf16 falls back to fp16 (AMP with a GradScaler) — a change the user makes.
 
 
 @dataclass(frozen=True)
@@ -44,22 +39,6 @@ class GpuOption:
     cpus_to_feed: int | None = None
     reasons: tuple[str, ...] = field(default_factory=tuple)
     method: str = "typical-mix"     # "profile" when predicted from a measured profile
-
-
-def precision_peak(spec: GpuSpec, precision: str) -> tuple[float, str]:
-    """The peak TFLOPS the work gets at `precision` on `spec`, and the precision actually used."""
-    for p in FALLBACK[precision]:
-        peak = spec.peak_tflops(p)
-        if peak:
-            return peak, p
-    return spec.fp32_tflops, "fp32"
-
-
-def typical_speed(spec: GpuSpec, reference: GpuSpec, precision: str) -> float:
-    ref_peak, _ = precision_peak(reference, precision)
-    peak, _ = precision_peak(spec, precision)
-    rel_time = 0.5 * ref_peak / peak + 0.5 * reference.bandwidth_gbs / spec.bandwidth_gbs
-    return 1.0 / rel_time
 
 
 def needed_memory_gb(stated_gb: float) -> float:
@@ -83,11 +62,11 @@ def gpu_options(workload: Workload, pool: Pool, catalog: Catalog) -> list[GpuOpt
     for name, c in counts.items():
         spec = catalog.get(name)
         fits = need <= c["mem"]
-        speed = typical_speed(spec, reference, precision)
+        speed = catalog.training_speed(spec, precision, reference=reference)
         parallel = max(1, per.gpus * per.nodes)
         hours = per.gpu_hours / parallel / speed if (fits and per.gpu_hours) else None
         reasons = []
-        _, used = precision_peak(spec, precision)
+        _, used = spec.effective_peak(precision)
         if used != precision:
             reasons.append(f"no {precision} on capability {spec.capability:.1f}: runs at {used}")
         if not fits:
