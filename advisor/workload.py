@@ -215,6 +215,16 @@ def _epochs_from_args(args: list[str]) -> int | None:
     return None
 
 
+def _with_epochs(args: list[str], epochs: int) -> list[str]:
+    out = list(args)
+    for i, a in enumerate(out):
+        if a in ("--epochs", "--num-epochs", "--num_epochs", "-e") and i + 1 < len(out):
+            out[i + 1] = str(epochs)
+        elif a.startswith(("--epochs=", "--num-epochs=", "--num_epochs=")):
+            out[i] = a.split("=", 1)[0] + f"={epochs}"
+    return out
+
+
 def workload_from_profile(path: str | Path, *, tasks: int = 1, steps: int | None = None,
                           epochs: int | None = None, catalog: Catalog | None = None) -> Workload:
     """A one-task-per-run workload from a WorkloadProfile: the task is `steps` optimizer steps,
@@ -235,6 +245,9 @@ def workload_from_profile(path: str | Path, *, tasks: int = 1, steps: int | None
             else:
                 assumed.append(f"{epochs} epochs per task, from the script's --epochs")
         steps = int(spe) * int(epochs)
+    if epochs is not None and _epochs_from_args(list(prof.get("args") or [])) not in (None, epochs):
+        # The job runs the script with the epochs asked for, not the ones it was profiled with.
+        prof = {**prof, "args": _with_epochs(list(prof.get("args") or []), epochs)}
     peak = prof.get("peak_memory_bytes") or {}
     data = prof.get("data") or {}
     per = PerTask(

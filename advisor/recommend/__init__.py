@@ -92,6 +92,7 @@ class Recommendation:
     files: list[str] = field(default_factory=list)
     why: dict[str, str] = field(default_factory=dict)
     command: str | None = None
+    data_dir: str | None = None     # the data the profiled script read (packed as an input)
 
     @property
     def chosen(self) -> Evaluated | None:
@@ -254,7 +255,8 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
                    if workload.profile_data is not None else "memory, disk and GPU memory as stated in the workload")
     return Recommendation(workload.name, pool.name, verdict, reasons, request, job, expected,
                           evaluated, objective, assumed, _checkpoint_story(space, c, pool), a, why=why,
-                          command=task_command(workload))
+                          command=task_command(workload),
+                          data_dir=_profiled_data_path(workload))
 
 
 def _inputs(workload: Workload, items: int) -> tuple[DataFile, ...]:
@@ -319,12 +321,22 @@ def write_job_files(rec: Recommendation, pool_ref: str | Path, out_dir: str | Pa
         return []
     pool = load_pool(pool_ref)
     paths = write_files(rec.request, rec.job, pool, out_dir, [target])
-    command = rec.command or ('echo "advisor: put the command of one task here" >&2\nexit 1')
-    text = ("#!/bin/bash\n# Written by advisor recommend: what one job runs.\nset -euo pipefail\n"
-            + command + "\n")
+    lines = ["#!/bin/bash", "# Written by advisor recommend: what one job runs.", "set -euo pipefail"]
+    for f in rec.job.inputs:
+        if f.path.endswith(".tar.gz") and f.path != "model.tar.gz":
+            source = rec.data_dir or "DATA_DIR"
+            lines += [f"# {f.path}: made where you ran the script with `tar czf {f.path} {source}`",
+                      f"tar -xzf {shlex.quote(f.path)}"]
+    lines.append(rec.command or 'echo "advisor: put the command of one task here" >&2\nexit 1')
+    text = "\n".join(lines) + "\n"
     paths.append(atomic_write(Path(out_dir) / "run.sh", text, mode=0o755))
     rec.files = [str(p) for p in paths]
     return paths
+
+
+def _profiled_data_path(workload: Workload) -> str | None:
+    data = (workload.profile_data or {}).get("data") or {}
+    return str(data["path"]) if data.get("path") else None
 
 
 def task_command(workload: Workload) -> str | None:
