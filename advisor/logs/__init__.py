@@ -9,7 +9,9 @@ measured eviction behaviour for the simulator.
 Modules: `parse` (htcondor2 events → per-job records), `report` (per-job dicts and totals),
 `recommend` (findings and right-sized requests), `calibrate` (eviction rate with its exact
 interval, run-time distribution, scenario fragment), `holdcodes` (hold reason names),
-`stats` (quantiles, chi-square), `generate` (synthetic logs for tests and benchmarks).
+`stats` (quantiles, chi-square), `eventtext` (event headers, timestamps, fault location),
+`parallel` (one large log read by several processes), `generate` (synthetic logs for tests
+and benchmarks).
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _extract(etype: int, ev: Any, desc: str) -> dict[str, Any]:
 
 def _offset_reader(log: Any) -> Any:
     """A cheap way to ask the reader how far it got (the pickling state as a fallback)."""
-    from advisor.logs.parse import _offset
+    from advisor.logs.eventtext import reader_offset
 
     try:
         from htcondor2.htcondor2_impl import _job_event_log_get_offset
@@ -114,7 +114,7 @@ def _offset_reader(log: Any) -> Any:
         _job_event_log_get_offset(log, handle)
         return lambda: _job_event_log_get_offset(log, handle)
     except Exception:  # noqa: BLE001 - private detail of the bindings
-        return lambda: _offset(log)
+        return lambda: reader_offset(log)
 
 
 @dataclass
@@ -128,7 +128,7 @@ def read_chunk(path: str, start: int, end: int) -> ChunkResult:
     """Events whose text starts in [start, end), as plain tuples (runs in a worker)."""
     import htcondor2
 
-    from advisor.logs.parse import _header, _offset
+    from advisor.logs.eventtext import header, reader_offset
 
     log = htcondor2.JobEventLog.__new__(htcondor2.JobEventLog)
     log.__setstate__(({"_deadline": 0, "_filename": path}, start))
@@ -137,7 +137,7 @@ def read_chunk(path: str, start: int, end: int) -> ChunkResult:
     where = _offset_reader(log)
     try:
         for ev in log.events(stop_after=0):
-            head = _header(str(ev))
+            head = header(str(ev))
             if head is None:
                 head = (ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0),
                         str(ev["EventTime"]).replace("T", " ")[:19], "")
@@ -150,7 +150,7 @@ def read_chunk(path: str, start: int, end: int) -> ChunkResult:
     except Exception as exc:  # noqa: BLE001 - ULOG_RD_ERROR from the bindings
         out.error = str(exc)
     finally:
-        out.offset = _offset(log) or out.offset
+        out.offset = reader_offset(log) or out.offset
         try:
             log.close()
         except Exception:  # noqa: BLE001

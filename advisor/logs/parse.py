@@ -21,7 +21,6 @@ with the file size so that such a log is reported as an error, with what came be
 
 from __future__ import annotations
 
-import datetime as _dt
 import gc
 import os
 import re
@@ -30,6 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advisor.logs.eventtext import (
+    ISO_DATE,
+    OLD_DATE,
+    TRANSFER_TYPES,
+    Clock,
+    describe_fault,
+    header,
+    locate_event,
+    reader_offset,
+)
 from advisor.logs.holdcodes import hold_category, reason_name
 
 # Event numbers (HTCondor manual, job-event-log-codes).
@@ -49,9 +58,6 @@ EVENT_NAMES = {
 # was caused by that removal or hold, not by the pool taking the slot back.
 EVICTION_CAUSE_WINDOW_S = 300.0
 
-_EPOCH = _dt.datetime(1970, 1, 1)
-_OLD_DATE = re.compile(r"^\d{3} \([^)]*\) \d\d/\d\d ")
-_ISO_DATE = re.compile(r"^\d{3} \([^)]*\) \d{4}-\d\d-\d\d")
 _ALIAS = re.compile(r"alias=([^&>]+)")
 _HOST = re.compile(r"<([^:>?]+)")
 
@@ -178,68 +184,6 @@ class ParsedLog:
     error: str | None = None
 
 
-# FileTransferEvent types (HTCondor FileTransferEventType): 2/3 input started/finished,
-# 5/6 output started/finished; keyed by the first 27 characters of the event's description.
-_TRANSFER = {
-    "Started transferring input ": 2, "Finished transferring input": 3,
-    "Started transferring output": 5, "Finished transferring outpu": 6,
-}
-
-
-def _header(text: str) -> tuple[int, int, int, str, str] | None:
-    """(type, cluster, proc, 'YYYY-MM-DD HH:MM:SS', description) from an event's text."""
-    try:
-        close = text.index(")", 4)
-        cluster_s, proc_s, _sub = text[5:close].split(".")
-        stamp = text[close + 2:close + 21]
-        rest = close + 21
-        if text[rest:rest + 1] == ".":  # sub-second time
-            rest = text.index(" ", rest)
-        eol = text.find("\n", rest)
-        desc = text[rest + 1:eol if eol >= 0 else None]
-        if stamp[4] != "-" or stamp[13] != ":":
-            return None
-        return int(text[:3]), int(cluster_s), int(proc_s), stamp, desc
-    except (ValueError, IndexError):
-        return None
-
-
-class _Clock:
-    """'YYYY-MM-DD HH:MM:SS' → seconds (UTC reading of the log's local time; only differences
-    are used). Caches per minute; `year_shift` moves year-less dates past 31 December."""
-
-    def __init__(self) -> None:
-        self.year_shift = 0
-        self._minutes: dict[str, float] = {}
-        self._shift_seen = 0
-
-    def seconds(self, stamp: str) -> float:
-        if self.year_shift != self._shift_seen:
-            self._minutes.clear()
-            self._shift_seen = self.year_shift
-        key = stamp[:16]
-        base = self._minutes.get(key)
-        if base is None:
-            base = _seconds(key + ":00", self.year_shift)
-            self._minutes[key] = base
-        try:
-            return base + int(stamp[17:19])
-        except ValueError:
-            return _seconds(stamp, self.year_shift)
-
-
-def _seconds(event_time: str, year_shift: int) -> float:
-    d = _dt.datetime.fromisoformat(event_time)
-    if year_shift:
-        try:
-            d = d.replace(year=d.year + year_shift)
-        except ValueError:  # 29 February in a year without one
-            d = d.replace(year=d.year + year_shift, day=28)
-    if d.tzinfo is not None:
-        return d.timestamp()
-    return (d - _EPOCH).total_seconds()
-
-
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -323,45 +267,6 @@ def _cause_of_eviction(job: JobRecord, t: float) -> None:
     job._evicted_at = None
 
 
-def _offset(log: Any) -> int | None:
-    """How far into the file the reader got (the pickling state of JobEventLog)."""
-    try:
-        return int(log.__getstate__()[1])
-    except Exception:  # noqa: BLE001 - private detail of the bindings; fall back to None
-        return None
-
-
-def _locate_event(path: str, index: int) -> int:
-    """Byte offset where event number `index` (0-based) starts: after the index-th `...` line."""
-    seen = 0
-    pos = 0
-    with open(path, "rb") as fh:
-        for raw in fh:
-            pos += len(raw)
-            if raw.rstrip(b"\r\n") == b"...":
-                seen += 1
-                if seen == index:
-                    return pos
-    return 0 if index == 0 else pos
-
-
-def _describe_fault(path: str, size: int, offset: int, events: int) -> str:
-    if events == 0:
-        offset = 0
-    with open(path, "rb") as fh:
-        head = fh.read(min(offset, 64 * 1024 * 1024))
-        line = head.count(b"\n") + 1
-        fh.seek(offset)
-        rest = fh.read(200)
-    snippet = rest.split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:80]
-    if events == 0:
-        return (f"not an HTCondor job event log (no event could be read; it starts with "
-                f"{snippet!r}). Expected lines like '000 (123.000.000) 2025-05-03 04:09:48 Job "
-                f"submitted from host: ...'.")
-    return (f"truncated or corrupt at byte {offset} of {size} (line {line}, "
-            f"near {snippet!r}); {events} events before it were read.")
-
-
 def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
     """Read one job event log. A fault is recorded in `.error`; what came before it is kept.
 
@@ -376,10 +281,10 @@ def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
     with open(p, "rb") as fh:
         first_line = fh.readline(256).decode("utf-8", "replace")
     # The bindings rewrite dates as ISO, so the file's own first line tells the format.
-    old_format = bool(_OLD_DATE.match(first_line))
+    old_format = bool(OLD_DATE.match(first_line))
     if old_format:
         out.date_format = "MM/DD (no year)"
-    elif _ISO_DATE.match(first_line):
+    elif ISO_DATE.match(first_line):
         out.date_format = "iso"
 
     from advisor.logs import parallel
@@ -397,14 +302,14 @@ def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
         log = htcondor2.JobEventLog(p)
         _consume(out, _event_stream(log), old_format)
         # The offset must be read while the reader is open (after close() the handle is gone).
-        offset = _offset(log)
+        offset = reader_offset(log)
         try:
             log.close()
         except Exception:  # noqa: BLE001
             pass
     n = out.events
     if out.error is not None:
-        out.error += _describe_fault(p, size, _locate_event(p, n), n)
+        out.error += describe_fault(p, size, locate_event(p, n), n)
     elif n == 0 and size == 0:
         out.error = "empty file: no events (a job event log starts with a 000 submit event)."
     elif offset is not None and offset < size:
@@ -412,9 +317,9 @@ def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
             fh.seek(offset)
             rest = fh.read()
         if rest.strip():
-            out.error = _describe_fault(p, size, offset, n)
+            out.error = describe_fault(p, size, offset, n)
     elif n == 0:
-        out.error = _describe_fault(p, size, 0, 0)
+        out.error = describe_fault(p, size, 0, 0)
     return out
 
 
@@ -426,7 +331,7 @@ def _event_stream(log: Any) -> Iterator[Event]:
     for ev in log.events(stop_after=0):
         # The event's own text (str(ev), written by the bindings with an ISO date) gives
         # type, job id and time faster than four ClassAd lookups.
-        head = _header(str(ev))
+        head = header(str(ev))
         if head is None:
             yield (ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0),
                    str(ev["EventTime"]).replace("T", " ")[:19], "", ev)
@@ -439,7 +344,7 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
     jobs = out.jobs
     counts: dict[int, int] = {}
     p = out.path
-    clock = _Clock()
+    clock = Clock()
     last_t: float | None = None
     n = 0
     gc_was_enabled = gc.isenabled()
@@ -476,7 +381,7 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
 def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> None:  # noqa: C901
     """Update one job with one event (one branch per event type, most frequent first)."""
     if etype == FILE_TRANSFER:
-        kind = _TRANSFER.get(desc[:27])
+        kind = TRANSFER_TYPES.get(desc[:27])
         if kind is None and not desc:
             kind = ev.get("Type")
         if kind in (2, 5):  # input / output transfer started
