@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from advisor.errors import InputError
+from advisor.output import STDERR
+
+if TYPE_CHECKING:
+    from advisor.workload import Workload
+    from simulator.catalog import Catalog
+    from simulator.pool import Pool
 
 DEFAULT_POOL = "chtc"
 
@@ -23,9 +36,8 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="profiles: epochs per task (default: the script's --epochs, else 1)")
 
 
-def load_target(args: argparse.Namespace):
+def load_target(args: argparse.Namespace) -> tuple[Workload, Pool, Catalog]:
     """(workload, pool, catalog) from the common workload and pool arguments."""
-    from advisor.errors import InputError
     from advisor.workload import load_workload_or_profile
     from simulator.catalog import load_catalog
     from simulator.pool import load_pool
@@ -39,3 +51,38 @@ def load_target(args: argparse.Namespace):
     workload = load_workload_or_profile(args.workload_path, tasks=args.tasks, steps=args.steps,
                                         epochs=args.epochs, catalog=catalog)
     return workload, pool, catalog
+
+
+@contextmanager
+def progress_bar(title: str) -> Iterator[Callable[..., None]]:
+    """A transient rich progress bar on stderr; yields `update(done, total, label="")`."""
+    with Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=STDERR, transient=True) as bar:
+        task = bar.add_task("", total=1)
+
+        def update(done: int, total: int, label: str = "") -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        yield update
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, default_replications: int | None) -> None:
+    """--replications, --seed, --workers, --scheduler for commands that run simulations on Dask."""
+    shown = "the scenario's" if default_replications is None else str(default_replications)
+    parser.add_argument("--replications", "-r", type=int, default=default_replications,
+                        help=f"independent replications (default: {shown})")
+    parser.add_argument("--seed", "-s", type=int, default=None, help="random seed (default: the scenario's)")
+    parser.add_argument("--workers", "-w", type=int, default=1,
+                        help="Dask workers: 0 runs in this process, 1 an in-process cluster, N local processes")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="an existing Dask scheduler (e.g. one started on HTCondor or Slurm with dask-jobqueue)")
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    if args.replications is not None and args.replications < 1:
+        raise InputError("--replications", args.replications, "must be at least 1.",
+                         "give e.g. --replications 10.")
+    if args.workers < 0:
+        raise InputError("--workers", args.workers, "must be 0 or more.", "give e.g. --workers 2.")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", args.seed, "must be 0 or more.", "give e.g. --seed 1.")

@@ -15,13 +15,17 @@ import argparse
 import math
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from advisor.assess.rules import fmt_hours
-from advisor.commands.common import add_pool_argument, add_workload_arguments, load_target
+from advisor.commands.common import (
+    add_pool_argument,
+    add_workload_arguments,
+    load_target,
+    progress_bar,
+)
 from advisor.emit import TARGETS
-from advisor.output import STDERR, CommandResult
+from advisor.output import CommandResult
 from advisor.recommend import DEFAULT_BACKGROUND_LOAD, OBJECTIVES, recommend, write_job_files
 
 HELP = "choose the request, tier, backfill and checkpoint interval by simulation; write the submit file"
@@ -49,13 +53,7 @@ def _hours(x: float | None) -> str:
 
 def run(args: argparse.Namespace) -> CommandResult:
     workload, pool, catalog = load_target(args)
-    with Progress(TextColumn("simulating candidates"), BarColumn(), TextColumn("{task.description}"),
-                  console=STDERR, transient=True) as bar:
-        task = bar.add_task("", total=1)
-
-        def progress(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=label)
-
+    with progress_bar("simulating candidates") as progress:
         rec = recommend(workload, args.pool, catalog=catalog, objective=args.objective,
                         replications=args.replications, seed=args.seed,
                         background_load=args.background_load, progress=progress)

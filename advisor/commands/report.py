@@ -16,11 +16,15 @@ import argparse
 import shlex
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
 
-from advisor.commands.common import add_pool_argument, add_workload_arguments, load_target
+from advisor.commands.common import (
+    add_pool_argument,
+    add_workload_arguments,
+    load_target,
+    progress_bar,
+)
 from advisor.errors import InputError
-from advisor.output import STDERR, CommandResult
+from advisor.output import CommandResult
 from advisor.recommend import DEFAULT_BACKGROUND_LOAD, OBJECTIVES
 from advisor.report import DEFAULT_PLOT_REPLICATIONS, build_report, write_report
 
@@ -49,13 +53,7 @@ def run(args: argparse.Namespace) -> CommandResult:
         raise InputError("-o", args.output, "is not an .html file name.",
                          "give a file name ending in .html, e.g. -o consult.html.")
     workload, pool, catalog = load_target(args)
-    with Progress(TextColumn("report"), BarColumn(), TextColumn("{task.description}"),
-                  console=STDERR, transient=True) as bar:
-        task = bar.add_task("", total=4)
-
-        def progress(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=label)
-
+    with progress_bar("report") as progress:
         report = build_report(workload, args.pool, catalog=catalog, objective=args.objective,
                               replications=args.replications, plot_replications=args.plot_replications,
                               seed=args.seed, background_load=args.background_load,

@@ -17,11 +17,10 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from advisor.errors import InputError
-from advisor.output import STDERR, CommandResult
+from advisor.commands.common import add_run_arguments, check_run_arguments, progress_bar
+from advisor.output import CommandResult
 from simulator.replicate import replicate
 from simulator.results import HEADLINE
 from simulator.scenario import Scenario
@@ -33,15 +32,7 @@ EXTRA = ("mean_tasks_waiting", "tasks", "good_gpu_hours", "lost_gpu_hours", "ove
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
-    parser.add_argument("--replications", "-r", type=int, default=None,
-                        help="independent replications (default: the scenario's `replications`)")
-    parser.add_argument("--seed", "-s", type=int, default=None,
-                        help="root seed (default: the scenario's `seed`)")
-    parser.add_argument("--workers", "-w", type=int, default=1,
-                        help="Dask workers: 1 = in-process (default), N = local processes, "
-                             "0 = no Dask")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
+    add_run_arguments(parser, default_replications=None)
 
 
 def _fmt(cell: dict[str, Any]) -> tuple[str, str]:
@@ -53,22 +44,9 @@ def _fmt(cell: dict[str, Any]) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    if args.replications is not None and args.replications < 1:
-        raise InputError("--replications", args.replications, "must be at least 1.",
-                         "give e.g. --replications 20.")
-    if args.workers < 0:
-        raise InputError("--workers", args.workers, "must be 0 or more.", "give e.g. --workers 2.")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("--seed", args.seed, "must be 0 or more.", "give e.g. --seed 1.")
+    check_run_arguments(args)
     scenario = Scenario.from_yaml(args.scenario)
-    total = args.replications or scenario.replications
-    with Progress(TextColumn("simulating {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=STDERR, transient=True) as bar:
-        task = bar.add_task(scenario.name, total=total)
-
-        def progress(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
-
+    with progress_bar(f"simulating {scenario.name}") as progress:
         result = replicate(scenario, args.replications, args.seed, workers=args.workers,
                            scheduler=args.scheduler, progress=progress)
     data = {"scenario": scenario.name, "pool": scenario.pool.name, "seed": result.seed,

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from advisor.commands.common import add_run_arguments, check_run_arguments, progress_bar
 from advisor.errors import InputError
-from advisor.output import STDERR, CommandResult
+from advisor.output import CommandResult
 from advisor.whatif import WhatIf, build_variants, compare
 from simulator.scenario import Scenario
 
@@ -49,14 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or a pool YAML file)")
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=VALUE[;KEY=VALUE]",
                         help="one variant (repeat for more): e.g. pool.slots.H100.count=+16")
-    parser.add_argument("--replications", "-r", type=int, default=None,
-                        help="replications per variant (default: the scenario's `replications`)")
-    parser.add_argument("--seed", "-s", type=int, default=None,
-                        help="root seed shared by every variant (default: the scenario's `seed`)")
-    parser.add_argument("--workers", "-w", type=int, default=1,
-                        help="Dask workers: 1 = in-process (default), N = local processes, 0 = no Dask")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
+    add_run_arguments(parser, default_replications=None)
     parser.add_argument("--background-trace", default=None, metavar="PODS.csv",
                         help="replace the background with load derived from a GPU-cluster trace")
     parser.add_argument("--nodes", default=None, metavar="NODES.csv",
@@ -67,24 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.replications is not None and args.replications < 1:
-        raise InputError("--replications", args.replications, "must be at least 1.",
-                         "give e.g. --replications 10.")
-    if args.workers < 0:
-        raise InputError("--workers", args.workers, "must be 0 or more.", "give e.g. --workers 2.")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("--seed", args.seed, "must be 0 or more.", "give e.g. --seed 1.")
+    check_run_arguments(args)
     if not args.vary and not args.background_trace:
         raise InputError("--vary", None, "is missing: nothing to compare.",
                          "give at least one --vary KEY=VALUE (or --background-trace PODS.csv).")
     if args.nodes and not args.background_trace:
         raise InputError("--nodes", args.nodes, "needs --background-trace.",
                          "give the pod list with --background-trace PODS.csv.")
-
-
-def _bar(description: str) -> Progress:
-    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=STDERR, transient=True)
 
 
 def run(args: argparse.Namespace) -> CommandResult:
@@ -106,24 +88,21 @@ def run(args: argparse.Namespace) -> CommandResult:
                                                            fractional=args.fractional)
         warnings.extend(derived.notes)
         if trace.nodes is not None:
-            with _bar("replaying the trace") as bar:
-                task = bar.add_task("replay", total=1)
+            with progress_bar("replaying the trace") as progress:
                 trace_report = replay_comparison(
                     trace, fractional=args.fractional, replications=args.replications or 5,
                     seed=args.seed if args.seed is not None else 1,
                     workers=args.workers, scheduler=args.scheduler,
-                    progress=lambda d, t: bar.update(task, completed=d, total=t))
+                    progress=progress)
             data["trace"] = trace_report.to_dict()
         else:
             warnings.append("no node list: the trace's own utilization cannot be computed "
                             "(give --nodes NODES.csv)")
         data["background_trace"] = derived.to_dict()
     variants = build_variants(scenario, args.vary)
-    with _bar("simulating variants × replications") as bar:
-        task = bar.add_task("whatif", total=1)
+    with progress_bar("simulating variants × replications") as progress:
         result = compare(scenario, variants, args.replications, args.seed, workers=args.workers,
-                         scheduler=args.scheduler,
-                         progress=lambda d, t: bar.update(task, completed=d, total=t))
+                         scheduler=args.scheduler, progress=progress)
     data = {**result.to_dict(), **data}
 
     def render(console: Console) -> None:
