@@ -7,196 +7,33 @@ The script runs as ``__main__`` in a child process (see `_child`, `_hooks`, `run
 measured becomes a profile dict (see `schema`, docs/PROFILE_SCHEMA.md). Failures of the script
 (an exception, a hang, too much memory) raise `DomainFailure` with what was measured so far;
 bad arguments raise `InputError`.
+
+The names are loaded lazily from `advisor.profiler.api`, so that the child process, which
+imports this package first, starts without numpy, rich or the schema code.
 """
 
 from __future__ import annotations
 
-import os
-import platform
-import shlex
-from importlib import metadata
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-
-from advisor.errors import DomainFailure, InputError
-from advisor.profiler import runner
-from advisor.profiler.datafiles import data_source
-from advisor.profiler.schema import (
-    SCHEMA_VERSION,
-    build_command_profile,
-    build_torch_profile,
-    load_profile,
-    validate_profile,
-    write_profile,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["SCHEMA_VERSION", "default_output_path", "load_profile", "measure_bare_steps",
            "profile_command", "profile_script", "validate_profile", "write_profile"]
 
-
-def _check_common(timeout_s: float, memory_limit_gb: float | None) -> int:
-    if not timeout_s or timeout_s <= 0:
-        raise InputError("--timeout", timeout_s, "must be a positive number of seconds.",
-                         "give e.g. --timeout 600")
-    limit = runner.default_memory_limit_gb() if memory_limit_gb is None else memory_limit_gb
-    if limit <= 0:
-        raise InputError("--memory-limit-gb", memory_limit_gb, "must be positive.",
-                         "give e.g. --memory-limit-gb 8")
-    return int(limit * 2**30)
-
-
-def _check_script(script: str | Path, cwd: Path) -> None:
-    full = cwd / script
-    if not full.is_file():
-        suggestions = [p.name for p in full.parent.glob("*.py")] if full.parent.is_dir() else []
-        from advisor.errors import nearest
-        raise InputError("SCRIPT", str(script), "no such file.",
-                         "give the path of your training script, relative to this directory",
-                         suggestions=nearest(Path(script).name, suggestions))
+if TYPE_CHECKING:
+    from advisor.profiler.api import (
+        SCHEMA_VERSION,
+        default_output_path,
+        load_profile,
+        measure_bare_steps,
+        profile_command,
+        profile_script,
+        validate_profile,
+        write_profile,
+    )
 
 
-def default_output_path(script_or_command: str, cwd: str | Path | None = None) -> Path:
-    """profiles/<stem>.json (under `cwd` if given): the script's stem, or the command's
-    script (its first *.py word) or program."""
-    words = shlex.split(script_or_command) if " " in script_or_command else [script_or_command]
-    chosen = next((w for w in words[1:] if w.endswith(".py")), None) if len(words) > 1 else None
-    stem = Path(chosen or words[0]).stem or "profile"
-    return (Path(cwd) if cwd else Path()) / "profiles" / f"{stem}.json"
-
-
-def _so_far(outcome: runner.ChildOutcome) -> dict[str, Any]:
-    res = outcome.results or {}
-    intervals = res.get("intervals_s") or []
-    seen: dict[str, Any] = {"optimizer_steps_seen": res.get("steps_seen", 0),
-                            "steps_measured": len(intervals),
-                            "wall_s": round(outcome.wall_s, 2),
-                            "peak_rss_bytes": int(max(outcome.peak_rss_bytes,
-                                                      res.get("max_rss_bytes", 0) or 0))}
-    if intervals:
-        seen["step_time_s_median"] = float(np.median(intervals))
-    counted = res.get("counted") or {}
-    if counted.get("flops_per_step"):
-        seen["flops_per_step"] = counted["flops_per_step"]
-    if res.get("parameters"):
-        seen["parameters"] = res["parameters"]
-    return seen
-
-
-def _fail(message: str, outcome: runner.ChildOutcome, **extra: Any) -> DomainFailure:
-    details = {"measured_so_far": _so_far(outcome), "output_tail": outcome.output_tail, **extra}
-    return DomainFailure(message, details)
-
-
-def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float,
-                       limit_bytes: int) -> None:
-    if outcome.memory_exceeded:
-        raise _fail(f"{what} used more than {limit_bytes / 2**30:.1f} GiB of memory and was "
-                    "stopped. To fix: make it use less (a smaller batch), or raise "
-                    "--memory-limit-gb if this machine has the memory.", outcome,
-                    reason="memory_limit")
-    if outcome.timed_out:
-        raise _fail(f"{what} did not finish within the {timeout_s:g} s timeout and was stopped. "
-                    "To fix: raise --timeout, or lower --steps/--warmup.", outcome,
-                    reason="timeout")
-    res = outcome.results
-    if res is None:
-        rc = outcome.returncode
-        how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited ({rc})"
-        hint = " (signal 9 is often the system running out of memory)" if rc == -9 else ""
-        raise _fail(f"{what} {how} before reporting anything{hint}.", outcome, reason="died")
-    err = res.get("error")
-    if err:
-        where = f" at {err['location']}" if err.get("location") else ""
-        msg = err.get("message") or ""
-        raise _fail(f"{what} raised {err['type']}{where}: {msg}".rstrip(": "), outcome,
-                    reason="error", script_error=err)
-
-
-def _environment_without_torch() -> dict[str, Any]:
-    try:
-        torch_version: str | None = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = None
-    return {"python": platform.python_version(), "torch": torch_version, "cuda": None,
-            "arch_list": [], "platform": f"{platform.system()}-{platform.machine()}"}
-
-
-def profile_script(script: str | Path, args: list[str] | tuple[str, ...] = (), *, steps: int = 20,
-                   warmup: int = 3, timeout_s: float = 600.0,
-                   memory_limit_gb: float | None = None,
-                   cwd: str | Path | None = None) -> dict[str, Any]:
-    """Run `script` unmodified with `args`; return its WorkloadProfile (a dict)."""
-    cwd_path = Path(cwd or os.getcwd())
-    _check_script(script, cwd_path)
-    if steps < 1:
-        raise InputError("--steps", steps, "must be at least 1.", "give e.g. --steps 20")
-    if warmup < 0:
-        raise InputError("--warmup", warmup, "must not be negative.", "give e.g. --warmup 3")
-    limit = _check_common(timeout_s, memory_limit_gb)
-    config = {"mode": "torch", "script": str(script), "args": list(args), "steps": int(steps),
-              "warmup": int(warmup)}
-    outcome = runner.run_child(config, cwd=cwd_path, timeout_s=timeout_s,
-                               memory_limit_bytes=limit)
-    _raise_for_outcome(outcome, f"the script {script}", timeout_s, limit)
-    res = outcome.results or {}
-    intervals = res.get("intervals_s") or []
-    warnings: list[str] = []
-    if not intervals:
-        if res.get("steps_seen", 0) == 0:
-            raise _fail(f"{script} ended without an optimizer step: nothing to profile. To fix: "
-                        "profile a torch training loop, or use --command for other work.",
-                        outcome, reason="no_steps")
-        raise _fail(f"{script} ended after {res['steps_seen']} optimizer steps, before a "
-                    f"measured step (warm-up and counting take {res['warmup_steps_run']}). "
-                    "To fix: lower --warmup, or give the script more steps (epochs, data).",
-                    outcome, reason="too_few_steps")
-    if len(intervals) < steps:
-        warnings.append(f"{res.get('finished_early') or 'the script ended'} after "
-                        f"{len(intervals)} measured steps of the {steps} asked for.")
-    data = data_source(res.get("data_seen"), list(args), str(cwd_path))
-    profile = build_torch_profile(res, script=str(script), args=list(args), warmup=warmup,
-                                  host_peak_rss=outcome.peak_rss_bytes, data=data)
-    if res.get("checkpoint_error"):
-        warnings.append(f"checkpoint size unknown: {res['checkpoint_error']}")
-    profile["wall_s"] = round(outcome.wall_s, 3)
-    profile["warnings"] = warnings
-    return validate_profile(profile)
-
-
-def measure_bare_steps(script: str | Path, args: list[str] | tuple[str, ...] = (), *,
-                       steps: int = 20, warmup: int = 3, timeout_s: float = 600.0,
-                       cwd: str | Path | None = None) -> list[float]:
-    """Step-to-step intervals with only the step-boundary hook installed (for benchmarks)."""
-    cwd_path = Path(cwd or os.getcwd())
-    _check_script(script, cwd_path)
-    limit = _check_common(timeout_s, None)
-    config = {"mode": "torch", "script": str(script), "args": list(args), "steps": int(steps),
-              "warmup": int(warmup), "bare": True}
-    outcome = runner.run_child(config, cwd=cwd_path, timeout_s=timeout_s,
-                               memory_limit_bytes=limit)
-    _raise_for_outcome(outcome, f"the script {script}", timeout_s, limit)
-    return list((outcome.results or {}).get("intervals_s") or [])
-
-
-def profile_command(command: str | list[str], *, timeout_s: float = 600.0,
-                    memory_limit_gb: float | None = None,
-                    cwd: str | Path | None = None) -> dict[str, Any]:
-    """Measure one task run as a whole: wall and CPU time, peak RSS, bytes written, GPU memory."""
-    cwd_path = Path(cwd or os.getcwd())
-    argv = shlex.split(command) if isinstance(command, str) else list(command)
-    text = command if isinstance(command, str) else shlex.join(command)
-    if not argv:
-        raise InputError("--command", command, "is empty.", 'give e.g. --command "python run.py"')
-    limit = _check_common(timeout_s, memory_limit_gb)
-    outcome = runner.run_child({"mode": "command", "command": argv}, cwd=cwd_path,
-                               timeout_s=timeout_s, memory_limit_bytes=limit)
-    _raise_for_outcome(outcome, f"the command {text!r}", timeout_s, limit)
-    res = outcome.results or {}
-    profile = build_command_profile(res, command=text, host_peak_rss=outcome.peak_rss_bytes,
-                                    gpu_memory_bytes=outcome.gpu_memory_bytes,
-                                    environment=_environment_without_torch())
-    profile["wall_s"] = round(outcome.wall_s, 3)
-    profile["warnings"] = []
-    return validate_profile(profile)
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("advisor.profiler.api"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
