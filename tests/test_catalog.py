@@ -117,3 +117,25 @@ def test_training_speed_lies_between_bandwidth_and_compute_ratios():
     # An L40 is not 4.6× an A100 for training (that is the fp32 CUDA-core ratio).
     assert cat.training_speed("L40") < 1.0
     assert cat.get("RTX-2080-Ti").effective_peak("bf16") == (53.8, "fp16")
+
+
+def test_training_speed_against_published_throughputs():
+    """The default speed model reproduces published GPU-to-GPU training speed ratios."""
+    import itertools
+
+    import numpy as np
+    import pandas as pd
+
+    cat = load_catalog()
+    data = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "benchmarks" / "gpu_throughput.csv")
+    data["origin"] = data["source"].str.slice(0, 60)
+    precision = {"fp32_ngc_tf32": "tf32", "fp32": "tf32", "tf32": "tf32", "amp_fp16": "fp16"}
+    errors = []
+    for (_, prec, _), group in data.groupby(["model", "precision", "origin"]):
+        rows = list(group.itertuples())
+        for a, b in itertools.combinations(rows, 2):
+            predicted = (cat.training_speed(a.gpu, precision[prec])
+                         / cat.training_speed(b.gpu, precision[prec]))
+            errors.append(abs(predicted / (a.throughput / b.throughput) - 1))
+    assert len(errors) >= 100
+    assert np.median(errors) <= 0.20

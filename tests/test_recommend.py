@@ -53,7 +53,9 @@ def test_long_training_checkpoints_with_wrapper_and_exit_code_85(tmp_path):
     assert rec.verdict == "htc-able-with-checkpointing"
     assert rec.request is not None and rec.request.checkpoint_interval_minutes
     assert rec.request.gpus_minimum_capability is not None and rec.request.gpus_minimum_capability >= 8.0
-    assert "daly" in rec.checkpoint and "explanation" in rec.checkpoint
+    assert "explanation" in rec.checkpoint
+    # Daly's numbers appear whenever the chosen slots can evict the job (backfill on CHTC).
+    assert ("daly" in rec.checkpoint) == rec.request.is_resumable
     from advisor.recommend import write_job_files
     paths = write_job_files(rec, "chtc", tmp_path)
     sub = htcondor2.Submit(next(p for p in paths if p.suffix == ".sub").read_text())
