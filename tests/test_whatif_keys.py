@@ -68,7 +68,7 @@ def test_add_multiply_replace(catdog: Scenario) -> None:
                              "workload.request.is_resumable=false; "
                              "workload.checkpoint.interval_minutes=120")
     s = v.scenario
-    assert s.background[0].arrival.mean == pytest.approx(0.011)
+    assert s.background[0].arrival.mean == pytest.approx(0.031)
     assert s.workload.tasks == 310
     assert s.workload.request.is_resumable is False
     assert s.workload.checkpoint.interval_hours == pytest.approx(2.0)
