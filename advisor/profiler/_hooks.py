@@ -99,6 +99,7 @@ class Recorder:
         self.counter: StepCounter | None = None
         self.counted: dict[str, Any] | None = None
         self.autocast: dict[str, str] = {}
+        self.autocast_requested: dict[str, str] = {}
         self.grad_scaler = False
         self.compiled = False
         self.device_type = "cpu"
@@ -176,6 +177,18 @@ class Recorder:
             return orig_enter(self)
 
         ac.__enter__ = __enter__  # type: ignore[method-assign]
+        orig_ac_init = ac.__init__
+
+        def ac_init(self: Any, device_type: str, dtype: Any = None, enabled: bool = True,
+                    *args: Any, **kwargs: Any) -> None:
+            # Record what the script *asks* for: torch.autocast("cuda", ...) on a machine
+            # without CUDA disables itself (with a warning), but on the pool's GPUs it will run.
+            if enabled and str(device_type) not in rec.autocast:
+                default = torch.float16 if str(device_type) == "cuda" else torch.bfloat16
+                rec.autocast_requested[str(device_type)] = dtype_name(dtype or default)
+            orig_ac_init(self, device_type, dtype, enabled, *args, **kwargs)
+
+        ac.__init__ = ac_init  # type: ignore[method-assign]
         gs = torch.amp.grad_scaler.GradScaler
         orig_init = gs.__init__
 
@@ -353,10 +366,14 @@ class Recorder:
         return facts
 
     def _precision(self) -> dict[str, Any]:
+        # Autocast entered for a device that is absent here (e.g. "cuda" on a laptop) is
+        # disabled by torch; the script still asks for it, and it applies on the pool's GPUs.
+        per_device = {**self.autocast_requested, **self.autocast}
         autocast = self.autocast.get(self.device_type)
-        if autocast is None and self.autocast:
-            autocast = next(iter(self.autocast.values()))
-        return {"autocast_dtype": autocast, "autocast": dict(self.autocast),
+        if autocast is None and per_device:
+            autocast = per_device.get("cuda") or next(iter(per_device.values()))
+        return {"autocast_dtype": autocast, "autocast": per_device,
+                "autocast_requested": dict(self.autocast_requested),
                 "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
                 "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
                 "float32_matmul_precision": torch.get_float32_matmul_precision(),
