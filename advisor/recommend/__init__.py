@@ -40,11 +40,12 @@ from advisor.recommend.evaluate import (
     evaluate,
     scenario_for,
 )
-from advisor.recommend.sizing import HOST_HEADROOM, size_request
+from advisor.recommend.sizing import HOST_HEADROOM, Sizing, size_request
 from advisor.request import DataFile, JobSpec, Request
 from advisor.workload import Workload
 from simulator.catalog import Catalog, load_catalog
 from simulator.pool import Pool, load_pool
+from simulator.scenario import Scenario
 
 OBJECTIVES = ("mean", "p90")
 DEFAULT_BACKGROUND_LOAD = 0.6
@@ -93,6 +94,19 @@ class Recommendation:
     why: dict[str, str] = field(default_factory=dict)
     command: str | None = None
     data_dir: str | None = None     # the data the profiled script read (packed as an input)
+    # How the candidates were simulated (for reports that simulate more of the same):
+    space: Space | None = field(default=None, repr=False)
+    sizing: Sizing | None = field(default=None, repr=False)
+    simulate: Callable[[Candidate, float | None], tuple[Scenario, float]] | None = field(
+        default=None, repr=False)
+
+    def scenario_for(self, candidate: Candidate,
+                     background_load: float | None = None) -> tuple[Scenario, float]:
+        """The scenario (and jobs per simulated job) a candidate was, or would be, simulated in;
+        `background_load` replaces the other users' load the recommendation assumed."""
+        if self.simulate is None:
+            raise ValueError("this recommendation simulated nothing (the workload is not a fit)")
+        return self.simulate(candidate, background_load)
 
     @property
     def chosen(self) -> Evaluated | None:
@@ -173,11 +187,14 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     gpu_mem_gb = (sizing.gpus_minimum_memory_mb or 0) / 1024
     mem_gb = sizing.request_memory_mb / 1024
 
+    def simulate(c: Candidate, load: float | None = None) -> tuple[Scenario, float]:
+        return scenario_for(space, c, pool_ref, background_load if load is None else load,
+                            gpu_mem_gb, mem_gb, sizing.request_cpus, catalog.reference.name)
+
     def run_one(c: Candidate) -> Evaluated:
         if c.why_not is not None:
             return Evaluated(c, None)
-        scenario, scale = scenario_for(space, c, pool_ref, background_load, gpu_mem_gb, mem_gb,
-                                       sizing.request_cpus, catalog.reference.name)
+        scenario, scale = simulate(c)
         return Evaluated(c, evaluate(scenario, scale, replications, seed))
 
     todo = enumerate_candidates(space)
@@ -256,7 +273,8 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     return Recommendation(workload.name, pool.name, verdict, reasons, request, job, expected,
                           evaluated, objective, assumed, _checkpoint_story(space, c, pool), a, why=why,
                           command=task_command(workload),
-                          data_dir=_profiled_data_path(workload))
+                          data_dir=_profiled_data_path(workload),
+                          space=space, sizing=sizing, simulate=simulate)
 
 
 def _inputs(workload: Workload, items: int) -> tuple[DataFile, ...]:
