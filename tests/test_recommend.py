@@ -103,3 +103,16 @@ def test_bad_options_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["recommend", str(WORKLOADS / "4_catdog.yaml"), "--objective", "median"])
     assert exc.value.code == 2
+
+
+def test_input_bound_profile_caps_cpus_at_what_the_slots_offer(tmp_path):
+    """A profile whose loader would need 49 CPUs per GPU: the request is capped at what at least
+    half of the usable slots offer, and candidates that match no slot are reported, not fatal."""
+    from advisor.workload import workload_from_profile
+
+    profile = Path(__file__).parent / "fixtures" / "profiles" / "input_bound_cnn.json"
+    rec = recommend(workload_from_profile(profile, epochs=30), "chtc", replications=1)
+    assert rec.request is not None
+    assert rec.request.request_cpus <= 16
+    assert "would keep the fastest GPU fed" in rec.why["request_cpus"]
+    assert all(e.outcome is not None or e.candidate.why_not for e in rec.candidates)

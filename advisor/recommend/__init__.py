@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from advisor.assess import Assessment, assess
 from advisor.assess.rules import fmt_hours
 from advisor.emit import write_files
-from advisor.errors import InputError, nearest
+from advisor.errors import ConfigError, InputError, nearest
 from advisor.output import atomic_write
 from advisor.recommend.candidates import (
     Candidate,
@@ -181,7 +181,7 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     if not usable:
         return empty
     items = int(a.facts.get("batching", {}).get("items_per_job", 1))
-    sizing = size_request(workload, usable, items)
+    sizing = size_request(workload, usable, items, pool)
     space = Space(workload=workload, pool=pool, options=a.options, gate=sizing.gate_capability,
                   items_per_job=items, costs=CheckpointCosts.of(workload))
     gpu_mem_gb = (sizing.gpus_minimum_memory_mb or 0) / 1024
@@ -194,7 +194,10 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     def run_one(c: Candidate) -> Evaluated:
         if c.why_not is not None:
             return Evaluated(c, None)
-        scenario, scale = simulate(c)
+        try:
+            scenario, scale = simulate(c)
+        except ConfigError as exc:  # the candidate's request matches no slot of the pool
+            return Evaluated(replace(c, why_not=f"matches no slot: {exc.problem}"), None)
         return Evaluated(c, evaluate(scenario, scale, replications, seed))
 
     todo = enumerate_candidates(space)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from advisor.assess.runtime import GpuOption
 from advisor.workload import Workload
+from simulator.pool import Pool
 
 HOST_HEADROOM = 0.25
 DISK_HEADROOM = 0.25
@@ -58,7 +59,24 @@ def precision_gate(workload: Workload) -> tuple[float | None, str | None]:
     return None, None
 
 
-def size_request(workload: Workload, usable: list[GpuOption], items_per_job: int = 1) -> Sizing:
+def cpu_cap(pool: Pool, usable: list[GpuOption]) -> int:
+    """The most CPUs a one-GPU job can ask for and still match at least half of the usable shared
+    GPUs (slots hold their server's CPUs divided among its GPUs)."""
+    names = {o.gpu for o in usable}
+    slots = sorted((s for s in pool.slots if s.gpu in names and not s.backfill_only),
+                   key=lambda s: -s.cpus) or sorted((s for s in pool.slots if s.gpu in names),
+                                                    key=lambda s: -s.cpus)
+    total = sum(s.count for s in slots)
+    seen = 0
+    for s in slots:
+        seen += s.count
+        if seen * 2 >= total:
+            return max(1, s.cpus)
+    return 1
+
+
+def size_request(workload: Workload, usable: list[GpuOption], items_per_job: int = 1,
+                 pool: Pool | None = None) -> Sizing:
     per = workload.per_task
     why: dict[str, str] = {}
     prof = workload.profile_data
@@ -89,9 +107,15 @@ def size_request(workload: Workload, usable: list[GpuOption], items_per_job: int
     else:
         fed = [o.cpus_to_feed for o in usable if o.cpus_to_feed]
         if fed:
-            cpus = max(1, min(max(fed), 16))
-            why["request_cpus"] = (f"{cpus} CPUs keep the fastest usable GPU fed (data-loader "
+            want = max(1, max(fed))
+            cap = cpu_cap(pool, usable) if pool is not None else want
+            cpus = min(want, cap)
+            why["request_cpus"] = (f"{want} CPUs keep the fastest usable GPU fed (data-loader "
                                    "workers + main process, predicted)")
+            if cpus < want:
+                why["request_cpus"] = (f"{want} CPUs would keep the fastest GPU fed, but only {cap} "
+                                       "per GPU are offered by at least half of the usable GPU "
+                                       f"slots: {cpus} (the job is input-bound there)")
         else:
             cpus = 1
             why["request_cpus"] = "nothing measured about data loading: CHTC's minimum of 1"
