@@ -86,3 +86,18 @@ def check_run_arguments(args: argparse.Namespace) -> None:
         raise InputError("--workers", args.workers, "must be 0 or more.", "give e.g. --workers 2.")
     if args.seed is not None and args.seed < 0:
         raise InputError("--seed", args.seed, "must be 0 or more.", "give e.g. --seed 1.")
+
+
+def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--objective, --replications, --seed, --background-load: how `recommend` (and the report
+    built on it) weighs candidates."""
+    from advisor.recommend import DEFAULT_BACKGROUND_LOAD, OBJECTIVES
+
+    parser.add_argument("--objective", default="mean", choices=OBJECTIVES,
+                        help="choose by the mean time-to-results or its 90th percentile")
+    parser.add_argument("--replications", type=int, default=4,
+                        help="simulated replications per candidate (default 4)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--background-load", type=float, default=DEFAULT_BACKGROUND_LOAD,
+                        help="busy fraction of the shared GPUs from other users "
+                             f"(default {DEFAULT_BACKGROUND_LOAD})")

@@ -20,13 +20,14 @@ from rich.table import Table
 from advisor.assess.rules import fmt_hours
 from advisor.commands.common import (
     add_pool_argument,
+    add_recommend_arguments,
     add_workload_arguments,
     load_target,
     progress_bar,
 )
 from advisor.emit import TARGETS
 from advisor.output import CommandResult
-from advisor.recommend import DEFAULT_BACKGROUND_LOAD, OBJECTIVES, recommend, write_job_files
+from advisor.recommend import recommend, write_job_files
 
 HELP = "choose the request, tier, backfill and checkpoint interval by simulation; write the submit file"
 
@@ -36,15 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pool_argument(parser)
     parser.add_argument("--target", default="htcondor", choices=TARGETS,
                         help="which file to write (default: htcondor)")
-    parser.add_argument("--objective", default="mean", choices=OBJECTIVES,
-                        help="choose by the mean time-to-results or its 90th percentile")
     parser.add_argument("-o", "--output", metavar="DIR", default=None,
                         help="write the submit file (and wrapper, run.sh) into DIR")
-    parser.add_argument("--replications", type=int, default=4,
-                        help="simulated replications per candidate (default 4)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--background-load", type=float, default=DEFAULT_BACKGROUND_LOAD,
-                        help=f"busy fraction of the shared GPUs from other users (default {DEFAULT_BACKGROUND_LOAD})")
+    add_recommend_arguments(parser)
 
 
 def _hours(x: float | None) -> str:

@@ -19,13 +19,14 @@ from rich.console import Console
 
 from advisor.commands.common import (
     add_pool_argument,
+    add_recommend_arguments,
     add_workload_arguments,
     load_target,
     progress_bar,
 )
 from advisor.errors import InputError
 from advisor.output import CommandResult
-from advisor.recommend import DEFAULT_BACKGROUND_LOAD, OBJECTIVES
+from advisor.recommend import DEFAULT_BACKGROUND_LOAD
 from advisor.report import DEFAULT_PLOT_REPLICATIONS, build_report, write_report
 
 HELP = "one self-contained HTML page for a consultation: verdict, submit file, fit table, plots"
@@ -36,16 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pool_argument(parser)
     parser.add_argument("-o", "--output", metavar="FILE.html", required=True,
                         help="where to write the page")
-    parser.add_argument("--objective", default="mean", choices=OBJECTIVES,
-                        help="choose by the mean time-to-results or its 90th percentile")
-    parser.add_argument("--replications", type=int, default=4,
-                        help="simulated replications per candidate in the recommendation (default 4)")
+    add_recommend_arguments(parser)
     parser.add_argument("--plot-replications", type=int, default=DEFAULT_PLOT_REPLICATIONS,
                         help="replications of the chosen request for the time-to-results figure "
                              f"(default {DEFAULT_PLOT_REPLICATIONS})")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--background-load", type=float, default=DEFAULT_BACKGROUND_LOAD,
-                        help=f"busy fraction of the shared GPUs from other users (default {DEFAULT_BACKGROUND_LOAD})")
 
 
 def run(args: argparse.Namespace) -> CommandResult:
