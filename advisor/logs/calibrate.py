@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from advisor.logs.parse import JobRecord
+from advisor.logs.records import JobRecord
 from advisor.logs.stats import poisson_rate_interval
 from advisor.output import atomic_write
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from advisor.logs.parse import JobRecord
+from advisor.logs.records import JobRecord
 from advisor.logs.report import Totals
 
 RETRY_FRACTION_MAX = 0.20  # OSPool: retry_request_memory when < ~20% of jobs need more

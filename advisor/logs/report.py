@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from advisor.logs.holdcodes import reason_name
-from advisor.logs.parse import EVENT_NAMES, Hold, JobRecord, ParsedLog, Resource
+from advisor.logs.records import EVENT_NAMES, Hold, JobRecord, ParsedLog, Resource
 from advisor.logs.stats import distribution
 
 RESOURCES = ("cpus", "memory_mb", "disk_kb", "gpus", "gpus_memory_mb")
