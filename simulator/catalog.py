@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import ConfigError, nearest
+from simulator.errors import ConfigError, nearest, read_input_text
 
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8")
 # Where a GPU lacks a precision, the work runs at the next one down (bf16 → fp16 needs AMP with a
@@ -255,13 +255,7 @@ def _default_catalog(path: str) -> Catalog:
 
 
 def _read(p: Path) -> Catalog:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("catalog", str(p), "no such file.",
-                          "give the path of a CSV with the columns of data/gpus.csv.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("catalog", str(p), f"cannot be read ({exc}).", "give a UTF-8 CSV file.") from None
+    text = read_input_text(p, "catalog", "give the path of a CSV with the columns of data/gpus.csv.")
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -67,3 +68,13 @@ class ConfigError(ValueError):
 
     def __str__(self) -> str:
         return self.render()
+
+
+def read_input_text(path: Path, what: str, fix: str) -> str:
+    """The text of an input file; a missing or unreadable one is a ConfigError naming `what`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(what, str(path), "no such file.", fix) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(what, str(path), f"cannot be read ({exc}).", "give a UTF-8 text file.") from None

@@ -18,7 +18,7 @@ import yaml
 
 from simulator.catalog import Catalog, data_dir, load_catalog
 from simulator.distributions import Distribution, parse_distribution
-from simulator.errors import ConfigError, nearest
+from simulator.errors import ConfigError, nearest, read_input_text
 
 POOL_KEYS = ("name", "description", "scheduler", "tier_attribute", "slots", "cpu_slots", "tiers",
              "eviction", "data_rules", "fit_table", "limits", "source", "assumptions")
@@ -338,12 +338,7 @@ def shipped_pools() -> list[str]:
 
 def read_yaml(path: Path, what: str) -> Any:
     """Parse a YAML file; a missing or malformed file is a ConfigError naming the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(what, str(path), "no such file.", f"give the path of a {what} YAML file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(what, str(path), f"cannot be read ({exc}).", "give a UTF-8 YAML file.") from None
+    text = read_input_text(path, what, f"give the path of a {what} YAML file.")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

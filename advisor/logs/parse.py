@@ -111,33 +111,26 @@ def _value(ev: Any, key: str) -> Any:
         return None
 
 
+def _float_at(ev: Any, key: str) -> float | None:
+    """`ev[key]` as a float; None when absent or not a number (the 005 table's cells)."""
+    try:
+        x = ev[key]
+    except KeyError:
+        return None
+    return float(x) if type(x) is int or type(x) is float else _num(x)
+
+
 def _take_table(job: JobRecord, ev: Any) -> None:
     """The `Partitionable Resources` table of a 005 (or 004, where the reader keeps it)."""
     for res, (req_key, alloc_key, used_key, peak) in zip(
             (job.cpus, job.memory_mb, job.disk_kb, job.gpus), _TABLE_KEYS, strict=True):
-        try:
-            x = ev[req_key]
-        except KeyError:
-            pass
-        else:
-            req = float(x) if type(x) is int or type(x) is float else _num(x)
-            if req is not None:
-                res.requested = req
-        try:
-            x = ev[alloc_key]
-        except KeyError:
-            pass
-        else:
-            alloc = float(x) if type(x) is int or type(x) is float else _num(x)
-            if alloc is not None:
-                res.allocated = alloc
-        try:
-            x = ev[used_key]
-        except KeyError:
-            continue
-        if x is None:
-            continue
-        v = float(x) if type(x) is int or type(x) is float else _num(x)
+        req = _float_at(ev, req_key)
+        if req is not None:
+            res.requested = req
+        alloc = _float_at(ev, alloc_key)
+        if alloc is not None:
+            res.allocated = alloc
+        v = _float_at(ev, used_key)
         if v is not None and (not peak or res.used is None or v > res.used):
             res.used = v
     gm = _value(ev, "GpusMemoryUsage")

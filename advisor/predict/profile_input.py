@@ -9,8 +9,6 @@ See docs/PROFILE_SCHEMA.md for the format.
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -274,33 +272,11 @@ def _parse(d: Mapping[str, Any], source: str | None) -> ProfileView:
     )
 
 
-def _schema_loader() -> Any:
-    """The profiler's own validating loader, when it has landed."""
-    try:
-        module = importlib.import_module("advisor.profiler.schema")
-    except ImportError:
-        return None
-    return getattr(module, "load_profile", None)
-
-
 def load_profile_file(path: str | Path) -> dict[str, Any]:
-    """Read a profile JSON file and validate what prediction needs. InputError when bad."""
+    """Read a profile with the profiler's validating loader, then check what prediction needs."""
+    from advisor.profiler.schema import load_profile
+
     p = Path(path)
-    loader = _schema_loader()
-    if loader is not None:
-        data = loader(p)
-    else:
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError("profile", str(p), "no such file.",
-                             "give the path of a profile written by `advisor profile` (e.g. profiles/x.json).") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError("profile", str(p), f"cannot be read ({exc}).", "give a UTF-8 JSON file.") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError("profile", str(p), f"is not valid JSON (line {exc.lineno}: {exc.msg}).",
-                             "give a file written by `advisor profile`.") from None
+    data = load_profile(p)
     ProfileView.from_dict(data, source=str(p))  # validates what prediction reads
     return dict(data)
