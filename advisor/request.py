@@ -1,37 +1,19 @@
-"""A resource request for one job, in the vocabulary users know from HTCondor submit files.
+"""What a job file needs besides the resources: what runs, which files move, how many jobs.
 
-`Request` is what `advisor recommend` chooses and what the emitters turn into an HTCondor
-submit file, a Slurm batch script or a Kubernetes Job. `JobSpec` is everything else a submit
-file needs: what to run, which files go in and out, how many jobs.
+`Request` (the resources, defined once in `simulator.request`, re-exported here) is what
+`advisor recommend` chooses and what the emitters turn into an HTCondor submit file, a Slurm
+batch script or a Kubernetes Job. `JobSpec` is everything else a submit file needs: what to run,
+which files go in and out, how many jobs.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.request import Request
 
-@dataclass(frozen=True)
-class Request:
-    """Per-job resources (DESIGN §4.2 `request`). Units are in the names."""
-
-    request_cpus: int = 1
-    request_memory_mb: int = 4096
-    request_disk_mb: int = 10240
-    request_gpus: int = 1
-    gpus_minimum_capability: float | None = None
-    gpus_minimum_memory_mb: int | None = None
-    job_length: str | None = None          # the pool's tier name (CHTC short/medium/long)
-    is_resumable: bool = False             # may run as backfill on owned GPUs (+is_resumable)
-    checkpoint_interval_minutes: float | None = None   # None: the job does not checkpoint
-    gpus_maximum_capability: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def checkpoints(self) -> bool:
-        return self.checkpoint_interval_minutes is not None
+__all__ = ["DataFile", "JobSpec", "Request"]
 
 
 @dataclass(frozen=True)

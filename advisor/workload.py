@@ -1,4 +1,4 @@
-"""Workload files: what a facilitator types in (DESIGN §4.3), validated.
+"""Workload files: what a facilitator types in (docs/DESIGN.md §4.3), validated.
 
 A workload is `tasks` independent units of work, each needing `per_task` resources. The work of
 a task is given as GPU hours on a reference GPU (`gpu_hours`), optionally CPU hours on one core
@@ -7,16 +7,16 @@ a task is given as GPU hours on a reference GPU (`gpu_hours`), optionally CPU ho
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from advisor.errors import InputError, nearest
+from advisor.errors import InputError
 from simulator.catalog import Catalog, load_catalog
-from simulator.pool import read_yaml
+from simulator.files import read_yaml
+from simulator.validate import REQUIRED, boolean, choice, join, known_keys, mapping, number, string
 
 WORKLOAD_KEYS = ("name", "kind", "tasks", "per_task", "shared_input_gb", "dataset_gb", "container",
                  "resumable", "data_stays_on_campus", "notes", "source")
@@ -24,6 +24,7 @@ PER_TASK_KEYS = ("gpu_hours", "cpu_hours", "reference_gpu", "gpu_memory_gb", "me
                  "input_gb", "output_gb", "gpus", "nodes", "checkpoint_gb", "precision", "profile",
                  "steps", "cpus")
 KINDS = ("training", "inference")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8")
 
 
@@ -69,30 +70,32 @@ class Workload:
         return self.per_task.gpus > 0
 
 
-def _num(m: Mapping[str, Any], key: str, where: str, *, default: Any = None, lo: float = 0.0,
-         hi: float, integer: bool = False, allow_zero: bool = True, unit: str = "") -> Any:
-    if key not in m or m[key] is None:
-        return default
-    v = m[key]
-    fld = f"{where}{key}"
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise InputError(fld, v, "must be a number.", f"write {key} as a plain number{unit}.")
-    if integer and int(v) != v:
-        raise InputError(fld, v, "must be a whole number.", f"write {key} as e.g. 4.")
-    if v < lo or (v == 0 and not allow_zero):
-        need = "zero or more" if allow_zero else "greater than zero"
-        raise InputError(fld, v, f"must be {need}.", f"give a {need} value for {key}{unit}.")
-    if v > hi:
-        raise InputError(fld, v, f"is implausibly large (the limit is {hi:g}{unit}).",
-                         f"check the unit of {key}{unit}.")
-    return int(v) if integer else float(v)
+# Each field's range, declared once. `minimum=0`: zero is meaningful (gpus: 0 is a CPU job, no
+# input, no GPU memory); `exclusive_minimum=0`: zero means nothing (0 tasks, 0 hours of work).
+_PER_TASK_NUMBERS: dict[str, dict[str, Any]] = {
+    "gpu_hours": {"exclusive_minimum": 0, "maximum": 1e6, "unit": " hours"},
+    "cpu_hours": {"exclusive_minimum": 0, "maximum": 1e7, "unit": " hours"},
+    "gpu_memory_gb": {"minimum": 0, "maximum": 100_000, "unit": " GB", "default": 0.0},
+    "memory_gb": {"exclusive_minimum": 0, "maximum": 100_000, "unit": " GB", "default": 2.0},
+    "input_gb": {"minimum": 0, "maximum": 1e7, "unit": " GB", "default": 0.0},
+    "output_gb": {"minimum": 0, "maximum": 1e7, "unit": " GB", "default": 0.0},
+    "gpus": {"minimum": 0, "maximum": 64, "integer": True, "default": 1},
+    "nodes": {"exclusive_minimum": 0, "maximum": 10_000, "integer": True, "default": 1},
+    "cpus": {"exclusive_minimum": 0, "maximum": 1024, "integer": True},
+    "checkpoint_gb": {"minimum": 0, "maximum": 1e6, "unit": " GB"},
+    "steps": {"exclusive_minimum": 0, "maximum": 1e12, "integer": True},
+}
+_WORKLOAD_NUMBERS: dict[str, dict[str, Any]] = {
+    "tasks": {"exclusive_minimum": 0, "maximum": 1e11, "integer": True, "default": REQUIRED},
+    "shared_input_gb": {"minimum": 0, "maximum": 1e6, "unit": " GB", "default": 0.0},
+    "dataset_gb": {"minimum": 0, "maximum": 1e9, "unit": " GB"},
+}
 
 
-def _check_keys(m: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in m:
-        if key not in allowed:
-            raise InputError(f"{where}{key}", m[key], "is not a known key.",
-                             f"use one of: {', '.join(allowed)}.", suggestions=nearest(str(key), allowed))
+def _numbers(m: Mapping[str, Any], rules: dict[str, dict[str, Any]], where: str) -> dict[str, Any]:
+    """Every field of `rules` read from `m` (absent ones: their default, else None)."""
+    return {key: number(m.get(key), join(where, key), **{"default": None, **rule})
+            for key, rule in rules.items()}
 
 
 def workload_from_dict(raw: Any, *, base_dir: Path | None = None, catalog: Catalog | None = None,
@@ -104,47 +107,24 @@ def workload_from_dict(raw: Any, *, base_dir: Path | None = None, catalog: Catal
 
 
 def _from_dict(raw: Any, base_dir: Path, catalog: Catalog, source: str) -> Workload:
-    if not isinstance(raw, Mapping):
-        raise InputError("workload", raw, "must be a mapping.", "see DESIGN §4.3 for the keys.")
-    _check_keys(raw, WORKLOAD_KEYS, "")
+    mapping(raw, "workload", "{name: x, tasks: 10, per_task: {gpu_hours: 2}}")
+    known_keys(raw, WORKLOAD_KEYS)
     name = raw.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InputError("name", name, "must be a short name (letters, digits, - _ .).",
                          "name the workload, e.g. cosmos-pdfs.")
-    kind = raw.get("kind", "training")
-    if kind not in KINDS:
-        raise InputError("kind", kind, "must be training or inference.", "pick one.",
-                         suggestions=nearest(str(kind), KINDS))
-    if "tasks" not in raw:
-        raise InputError("tasks", None, "is missing.", "give the number of independent tasks.")
-    tasks = _num(raw, "tasks", "", hi=1e11, integer=True, allow_zero=False)
-    pt = raw.get("per_task")
-    if not isinstance(pt, Mapping):
-        raise InputError("per_task", pt, "must be a mapping.", "write per_task: {gpu_hours: 2, gpu_memory_gb: 8}.")
-    _check_keys(pt, PER_TASK_KEYS, "per_task.")
-    w = "per_task."
-    gpus = _num(pt, "gpus", w, default=1, hi=64, integer=True)
+    kind = choice(raw.get("kind"), "kind", KINDS, default="training")
+    top = _numbers(raw, _WORKLOAD_NUMBERS, "")
+    pt = mapping(raw.get("per_task"), "per_task", "per_task: {gpu_hours: 2, gpu_memory_gb: 8}")
+    known_keys(pt, PER_TASK_KEYS, "per_task")
+    nums = _numbers(pt, _PER_TASK_NUMBERS, "per_task")
+    gpus = nums["gpus"]
     ref = pt.get("reference_gpu")
     ref_name = catalog.reference.name if ref is None else catalog.get(str(ref), field="per_task.reference_gpu").name
-    precision = pt.get("precision")
-    if precision is not None and precision not in PRECISIONS:
-        raise InputError("per_task.precision", precision, "is not a precision.",
-                         f"use one of {', '.join(PRECISIONS)}.", suggestions=nearest(str(precision), PRECISIONS))
     per = PerTask(
-        gpu_hours=_num(pt, "gpu_hours", w, hi=1e6, allow_zero=False, unit=" hours"),
-        cpu_hours=_num(pt, "cpu_hours", w, hi=1e7, allow_zero=False, unit=" hours"),
-        reference_gpu=ref_name,
-        gpu_memory_gb=_num(pt, "gpu_memory_gb", w, default=0.0, hi=100_000, unit=" GB"),
-        memory_gb=_num(pt, "memory_gb", w, default=2.0, hi=100_000, allow_zero=False, unit=" GB"),
-        input_gb=_num(pt, "input_gb", w, default=0.0, hi=1e7, unit=" GB"),
-        output_gb=_num(pt, "output_gb", w, default=0.0, hi=1e7, unit=" GB"),
-        gpus=gpus,
-        nodes=_num(pt, "nodes", w, default=1, hi=10_000, integer=True, allow_zero=False),
-        cpus=_num(pt, "cpus", w, hi=1024, integer=True, allow_zero=False),
-        checkpoint_gb=_num(pt, "checkpoint_gb", w, hi=1e6, unit=" GB"),
-        precision=precision,
-        profile=str(pt["profile"]) if pt.get("profile") is not None else None,
-        steps=_num(pt, "steps", w, hi=1e12, integer=True, allow_zero=False),
+        **nums, reference_gpu=ref_name,
+        precision=choice(pt.get("precision"), "per_task.precision", PRECISIONS, default=None),
+        profile=string(pt.get("profile"), "per_task.profile", default=None, allow_empty=False),
     )
     if per.profile and per.gpu_hours:
         raise InputError("per_task.gpu_hours", per.gpu_hours, "contradicts per_task.profile: "
@@ -172,20 +152,15 @@ def _from_dict(raw: Any, base_dir: Path, catalog: Catalog, source: str) -> Workl
             ppath = base_dir / ppath if (base_dir / ppath).exists() else Path.cwd() / ppath
         profile_data = load_profile_json(ppath)
         per = replace(per, profile=str(ppath))
-    resumable = raw.get("resumable")
-    if resumable is not None and not isinstance(resumable, bool):
-        raise InputError("resumable", resumable, "must be true or false.", "write resumable: true.")
-    campus = raw.get("data_stays_on_campus", False)
-    if not isinstance(campus, bool):
-        raise InputError("data_stays_on_campus", campus, "must be true or false.", "write true or false.")
-    container = raw.get("container")
     return Workload(
-        name=name, kind=kind, tasks=tasks, per_task=per,
-        shared_input_gb=_num(raw, "shared_input_gb", "", default=0.0, hi=1e6, unit=" GB"),
-        dataset_gb=_num(raw, "dataset_gb", "", hi=1e9, unit=" GB"),
-        container=str(container) if container else None, resumable=resumable,
-        data_stays_on_campus=campus, notes=str(raw.get("notes", "")), source=source,
-        profile_data=profile_data,
+        name=name, kind=kind, tasks=top["tasks"], per_task=per,
+        shared_input_gb=top["shared_input_gb"], dataset_gb=top["dataset_gb"],
+        container=string(raw.get("container"), "container", default="") or None,
+        resumable=boolean(raw.get("resumable"), "resumable", default=None),
+        data_stays_on_campus=boolean(raw.get("data_stays_on_campus"), "data_stays_on_campus",
+                                     default=False),
+        notes=string(raw.get("notes"), "notes", default="", multiline=True, coerce=True),
+        source=source, profile_data=profile_data,
     )
 
 

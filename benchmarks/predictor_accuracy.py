@@ -8,7 +8,7 @@ spent on arithmetic), at two batch sizes to separate per-sample work from per-st
 predicts the step time at each published configuration on each GPU with
 `advisor.predict.predict_gpu` and compares *relative* speed between every pair of GPUs of the
 same source, model and precision with the published figures in
-`data/benchmarks/gpu_throughput.csv`:
+`simulator/data/benchmarks/gpu_throughput.csv`:
 
     error(i, j) = exp(|ln(predicted_ratio / published_ratio)|) − 1     (symmetric in i, j)
 
@@ -43,8 +43,9 @@ sys.path.insert(0, str(REPO)) if str(REPO) not in sys.path else None
 
 from advisor.predict import predict_gpu  # noqa: E402
 from simulator.catalog import load_catalog  # noqa: E402
+from simulator.shipped import shipped_path  # noqa: E402
 
-DATA = REPO / "data" / "benchmarks" / "gpu_throughput.csv"
+DATA = shipped_path("benchmark", "gpu_throughput")
 
 
 # ---------------------------------------------------------------------------- models

@@ -1,22 +1,26 @@
 """The GPU catalog: one row per GPU model, with datasheet figures and their sources.
 
-`load_catalog()` reads `data/gpus.csv`, validates every value (types, ranges, unique names and
-aliases, exactly one reference GPU) and resolves the names HTCondor reports
-(`GPUs_DeviceName`, e.g. "NVIDIA A100-SXM4-80GB") to catalog entries. A near miss is answered
-with suggestions: "A100" → A100-SXM4-40GB or A100-SXM4-80GB.
+`load_catalog()` reads the shipped `simulator/data/gpus.csv` (located by simulator.shipped),
+validates every value (types, ranges, unique names and aliases, exactly one reference GPU) and
+resolves the names HTCondor reports (`GPUs_DeviceName`, e.g. "NVIDIA A100-SXM4-80GB") to
+catalog entries. A near miss is answered with suggestions: "A100" → A100-SXM4-40GB or
+A100-SXM4-80GB.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from simulator.errors import ConfigError, nearest, read_input_text
+from simulator.errors import ConfigError, nearest
+from simulator.files import read_text
+from simulator.shipped import catalog_path
+from simulator.validate import REQUIRED, number, string
 
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8")
 # Where a GPU lacks a precision, the work runs at the next one down (bf16 → fp16 needs AMP with a
@@ -24,7 +28,7 @@ DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8")
 FALLBACK = {"fp8": ("fp8", "bf16", "fp16", "fp32"), "bf16": ("bf16", "fp16", "fp32"),
             "fp16": ("fp16", "fp32"), "tf32": ("tf32", "fp32"), "fp32": ("fp32",)}
 # The typical-training-mix speed model (Catalog.training_speed), fitted to the published
-# single-GPU training throughputs shipped in data/benchmarks/gpu_throughput.csv (ResNet-50 and
+# single-GPU training throughputs shipped in simulator/data/benchmarks/gpu_throughput.csv (ResNet-50 and
 # BERT-base, 11 GPUs, Pascal to Hopper): the share of a reference step that scales with compute
 # (the rest scales with memory bandwidth), and the fraction of the datasheet tensor-core peak that
 # training reaches relative to CUDA-core fp32. Median error of predicted speed ratios over 125 GPU
@@ -37,10 +41,12 @@ COLUMNS = ("name", "aliases", "capability", "memory_gb", "bandwidth_gbs", "fp32_
            "reference", "source")
 
 
-def data_dir() -> Path:
-    """The shipped data folder (`data/` beside the packages); ADVISOR_DATA_DIR overrides it."""
-    override = os.environ.get("ADVISOR_DATA_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "data"
+def describe_speed_model() -> str:
+    """The typical-training-mix speed model in words, from the constants `training_speed` uses:
+    what every message about it prints, so the words cannot drift from the model."""
+    return (f"{TYPICAL_COMPUTE_SHARE:.0%} of a step scales with compute (tensor cores at "
+            f"{TENSOR_CORE_EFFICIENCY:.0%} of peak), {1 - TYPICAL_COMPUTE_SHARE:.0%} with memory "
+            "bandwidth")
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,7 @@ class Catalog:
         if gpu is not None:
             return gpu
         raise ConfigError(field, name, "is not a GPU in the catalog.",
-                          "use a name from `advisor gpus` (or add the GPU to data/gpus.csv "
+                          "use a name from `advisor gpus` (or add the GPU to simulator/data/gpus.csv "
                           "with its datasheet figures and source).",
                           suggestions=self.suggest(name))
 
@@ -166,46 +172,21 @@ class Catalog:
                + (1 - s) * ref.bandwidth_gbs / spec.bandwidth_gbs)
         return 1.0 / rel
 
-    def speed_factor(self, gpu: str | GpuSpec, precision: str = "fp32") -> float:
-        """Throughput relative to the reference GPU for compute-bound work at `precision`.
 
-        Falls back to fp32 where the GPU lacks the precision. A first-order factor for the
-        simulator's defaults; `advisor fit` predicts per workload.
-        """
-        spec = gpu if isinstance(gpu, GpuSpec) else self.get(gpu)
-        ref = self.reference.peak_tflops(precision) or self.reference.fp32_tflops
-        own = spec.peak_tflops(precision) or spec.fp32_tflops
-        return own / ref
-
-
-def _number(row: dict[str, str], col: str, where: str, *, optional: bool = False,
-            lo: float = 0.0, hi: float = float("inf"), integer: bool = False) -> float | None:
+def _figure(row: dict[str, str], col: str, where: str, *, optional: bool = False,
+            maximum: float, integer: bool = False, minimum: float | None = None) -> Any:
+    """A datasheet figure of one row: greater than zero unless `minimum` says otherwise."""
     raw = (row.get(col) or "").strip()
-    if raw == "":
-        if optional:
-            return None
-        raise ConfigError(f"{where}.{col}", raw, "is empty but required.",
-                          f"fill in {col} from the GPU's datasheet.")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{where}.{col}", raw, "is not a number.",
-                          f"write {col} as a plain number, e.g. 19.5.") from None
-    if integer and value != int(value):
-        raise ConfigError(f"{where}.{col}", raw, "must be a whole number.", f"write {col} as e.g. 2020.")
-    in_range = (lo < value <= hi) if lo == 0.0 else (lo <= value <= hi)
-    if not in_range:
-        bounds = f"({lo:g}, {hi:g}]" if lo == 0.0 else f"[{lo:g}, {hi:g}]"
-        raise ConfigError(f"{where}.{col}", raw, f"is outside the plausible range {bounds}.",
-                          f"check {col} against the datasheet (units: see the column name).")
-    return value
+    return number(raw or None, f"{where}.{col}", default=None if optional else REQUIRED,
+                  minimum=minimum, exclusive_minimum=None if minimum is not None else 0,
+                  maximum=maximum, integer=integer)
 
 
 def parse_catalog_rows(rows: list[dict[str, str]], source: str) -> Catalog:
     gpus: list[GpuSpec] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows, start=2):  # line 1 is the header
-        name = (row.get("name") or "").strip()
+        name = string(row.get("name") or "", f"line {i}.name").strip()
         where = f"line {i}" + (f" ({name})" if name else "")
         if not name:
             raise ConfigError(f"{where}.name", name, "is empty.", "give every GPU a name.")
@@ -213,26 +194,27 @@ def parse_catalog_rows(rows: list[dict[str, str]], source: str) -> Catalog:
             raise ConfigError(f"{where}.name", name, f"repeats the name on line {seen[_norm(name)]}.",
                               "names must be unique; merge or rename the rows.")
         seen[_norm(name)] = i
-        capability = _number(row, "capability", where, lo=1.0, hi=20.0)
+        capability = _figure(row, "capability", where, minimum=1.0, maximum=20.0)
         ref = (row.get("reference") or "").strip().lower()
         if ref not in ("", "yes", "no", "true", "false"):
             raise ConfigError(f"{where}.reference", ref, "must be yes or empty.", "write `yes` or leave it empty.")
-        source_text = (row.get("source") or "").strip()
+        source_text = string(row.get("source") or "", f"{where}.source").strip()
         if not source_text:
             raise ConfigError(f"{where}.source", source_text, "is empty: every figure needs a source.",
                               "name the datasheet or whitepaper the figures come from.")
         gpus.append(GpuSpec(
             name=name,
             aliases=tuple(a.strip() for a in (row.get("aliases") or "").split("|") if a.strip()),
-            capability=float(capability or 0.0),
-            memory_gb=float(_number(row, "memory_gb", where, hi=4096) or 0.0),
-            bandwidth_gbs=float(_number(row, "bandwidth_gbs", where, hi=100000) or 0.0),
-            fp32_tflops=float(_number(row, "fp32_tflops", where, hi=10000) or 0.0),
-            tf32_tflops=_number(row, "tf32_tflops", where, optional=True, hi=100000),
-            fp16_tflops=_number(row, "fp16_tflops", where, optional=True, hi=100000),
-            bf16_tflops=_number(row, "bf16_tflops", where, optional=True, hi=100000),
-            fp8_tflops=_number(row, "fp8_tflops", where, optional=True, hi=100000),
-            release_year=int(_number(row, "release_year", where, lo=1990, hi=2100, integer=True) or 0),
+            capability=capability,
+            memory_gb=_figure(row, "memory_gb", where, maximum=4096),
+            bandwidth_gbs=_figure(row, "bandwidth_gbs", where, maximum=100000),
+            fp32_tflops=_figure(row, "fp32_tflops", where, maximum=10000),
+            tf32_tflops=_figure(row, "tf32_tflops", where, optional=True, maximum=100000),
+            fp16_tflops=_figure(row, "fp16_tflops", where, optional=True, maximum=100000),
+            bf16_tflops=_figure(row, "bf16_tflops", where, optional=True, maximum=100000),
+            fp8_tflops=_figure(row, "fp8_tflops", where, optional=True, maximum=100000),
+            release_year=_figure(row, "release_year", where, minimum=1990, maximum=2100,
+                                 integer=True),
             reference=ref in ("yes", "true"),
             source=source_text,
         ))
@@ -242,8 +224,8 @@ def parse_catalog_rows(rows: list[dict[str, str]], source: str) -> Catalog:
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Read and validate a GPU catalog CSV (default: the shipped `data/gpus.csv`)."""
-    p = Path(path) if path is not None else data_dir() / "gpus.csv"
+    """Read and validate a GPU catalog CSV (default: the shipped `simulator/data/gpus.csv`)."""
+    p = Path(path) if path is not None else catalog_path()
     if path is None:
         return _default_catalog(str(p))
     return _read(p)
@@ -255,7 +237,7 @@ def _default_catalog(path: str) -> Catalog:
 
 
 def _read(p: Path) -> Catalog:
-    text = read_input_text(p, "catalog", "give the path of a CSV with the columns of data/gpus.csv.")
+    text = read_text(p, "catalog", "give the path of a CSV with the columns of simulator/data/gpus.csv.")
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import ConfigError, nearest
+from simulator.validate import known_keys, number
 
 KINDS = ("fixed", "exponential", "lognormal", "weibull", "empirical")
 
@@ -73,19 +74,6 @@ class Distribution:
         values = np.asarray(self.p("values"), dtype=float)
         return rng.choice(values, size)
 
-    def scaled(self, factor: float) -> Distribution:
-        """The distribution of `factor × X` (used by what-if variants such as `mean=*0.5`)."""
-        k = self.kind
-        if k == "fixed":
-            return Distribution(k, (("value", self.p("value") * factor),))
-        if k == "exponential":
-            return Distribution(k, (("mean", self.p("mean") * factor),))
-        if k == "lognormal":
-            return Distribution(k, (("mean", self.p("mean") * factor), ("cv", self.p("cv"))))
-        if k == "weibull":
-            return Distribution(k, (("scale", self.p("scale") * factor), ("shape", self.p("shape"))))
-        return Distribution(k, (("values", tuple(v * factor for v in self.p("values"))),))
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"dist": self.kind}
         for key, val in self.params:
@@ -102,13 +90,15 @@ _PARAMS = {
 }
 
 
-def _positive(field: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(field, value, "must be a number.", f"write {field} as e.g. 2.5.")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        need = "zero or more" if allow_zero else "greater than zero"
-        raise ConfigError(field, value, f"must be {need}.", f"use a finite value {need}.")
-    return float(value)
+# Which parameters may be zero: a fixed or empirical duration of 0 h is meaningful (no work, no
+# wait); a mean, scale, shape or coefficient of variation of 0 is not a distribution.
+_ZERO_ALLOWED = ("value", "values")
+
+
+def _param(value: Any, field: str, key: str) -> float:
+    if key in _ZERO_ALLOWED:
+        return float(number(value, field, minimum=0))
+    return float(number(value, field, exclusive_minimum=0))
 
 
 def parse_distribution(spec: Any, field: str, *, allow_none: bool = False) -> Distribution | None:
@@ -119,7 +109,7 @@ def parse_distribution(spec: Any, field: str, *, allow_none: bool = False) -> Di
     if allow_none and (spec is None or (isinstance(spec, str) and spec.strip().lower() == "none")):
         return None
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return Distribution("fixed", (("value", _positive(field, spec, allow_zero=True)),))
+        return Distribution("fixed", (("value", _param(spec, field, "value")),))
     if not isinstance(spec, Mapping):
         hint = " or `none`" if allow_none else ""
         raise ConfigError(field, spec, "must be a distribution mapping.",
@@ -130,12 +120,7 @@ def parse_distribution(spec: Any, field: str, *, allow_none: bool = False) -> Di
                           "pick one of the named distributions.",
                           suggestions=nearest(str(kind), KINDS))
     expected = _PARAMS[kind]
-    unknown = [k for k in spec if k not in (*expected, "dist", "source")]
-    if unknown:
-        raise ConfigError(f"{field}.{unknown[0]}", spec[unknown[0]],
-                          f"is not a parameter of {kind} (it takes {', '.join(expected)}).",
-                          f"remove it or use {', '.join(expected)}.",
-                          suggestions=nearest(unknown[0], expected))
+    known_keys(spec, (*expected, "dist", "source"), field)
     params: list[tuple[str, Any]] = []
     for key in expected:
         if key not in spec:
@@ -146,12 +131,8 @@ def parse_distribution(spec: Any, field: str, *, allow_none: bool = False) -> Di
             if not isinstance(val, (list, tuple)) or not val:
                 raise ConfigError(f"{field}.values", val, "must be a non-empty list of numbers.",
                                   "write e.g. values: [1.5, 2.0, 7.25].")
-            params.append((key, tuple(_positive(f"{field}.values[{i}]", v, allow_zero=True)
+            params.append((key, tuple(_param(v, f"{field}.values[{i}]", key)
                                       for i, v in enumerate(val))))
-        elif key == "value":
-            params.append((key, _positive(f"{field}.value", val, allow_zero=True)))
-        elif key == "cv":
-            params.append((key, _positive(f"{field}.cv", val)))
         else:
-            params.append((key, _positive(f"{field}.{key}", val)))
+            params.append((key, _param(val, f"{field}.{key}", key)))
     return Distribution(kind, tuple(params))

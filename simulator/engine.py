@@ -34,6 +34,10 @@ or in the finished result); *lost* = useful work thrown away by evictions and ho
 *overhead* = restarts and checkpoint writes. good + lost + overhead = the job's busy time.
 Runs still going at the horizon are not split. CPU-slot runs are counted in core-hours.
 
+**State**: per-job fields live in typed columns (`simulator.jobs`); a run in progress travels
+in the event that ends it. The run stops when every task is completed or held, at the
+horizon, or when nothing is left to happen; an exception raised in a callback propagates.
+
 **Random streams**: `SeedSequence(seed)` spawns arrivals, work, evictions (one child per slot
 class) and background (one child per background entry: arrivals, work, users), so changing a
 policy leaves the workload's arrivals and work unchanged. Same seed, same per-task frame.
@@ -48,14 +52,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import simpy
+from simpy.core import StopSimulation
 
+from simulator.errors import ConfigError
+from simulator.jobs import MASK_BITS, Jobs, Run, RunEnd, State, Tasks, doubles
 from simulator.matchmaking import (
-    MODE_EXIT,
-    MODE_NONE,
-    MODE_PERIODIC,
     JobKind,
     JobQueue,
     Matchmaker,
+    Mode,
     request_tier,
     slot_infos,
     workload_cpu_speed,
@@ -64,12 +69,11 @@ from simulator.results import Measures, Results, build_results
 from simulator.scenario import CheckpointMode, Request, Scenario
 from simulator.streams import Draws, spawn_streams
 
-INF = math.inf
-FINISH, EXIT, EVICT, HOLD = 0, 1, 2, 3
-WAITING, RUNNING, COMPLETED, HELD, PENDING = 1, 2, 3, 4, 0
-STATE_NAMES = {PENDING: "pending", WAITING: "waiting", RUNNING: "running", COMPLETED: "completed",
-               HELD: "held"}
-_NONE, _PERIODIC, _EXIT = MODE_NONE, MODE_PERIODIC, MODE_EXIT
+# the codes as module constants: the per-run arithmetic reads them often
+FINISH, EXIT, EVICT, HOLD = RunEnd.FINISH, RunEnd.EXIT, RunEnd.EVICT, RunEnd.HOLD
+WAITING, RUNNING, COMPLETED, HELD = State.WAITING, State.RUNNING, State.COMPLETED, State.HELD
+_NONE, _PERIODIC, _EXIT = Mode.NONE, Mode.PERIODIC, Mode.EXIT
+STATE_LABELS = np.array([s.label for s in State], dtype=object)
 
 
 class EvictionCause(enum.Enum):
@@ -103,6 +107,10 @@ class Engine:
             if s.owned and scenario.owner_busy_hours is not None else None
             for s, ss in zip(self.slots, s_owner.spawn(n_slots), strict=True)]
         type_names = list(dict.fromkeys(s.gpu for s in self.slots))
+        if len(type_names) > MASK_BITS:
+            raise ConfigError("pool.slots", len(type_names),
+                              f"names more GPU types than the simulator tracks ({MASK_BITS}).",
+                              "merge slot classes of similar GPUs.")
         self.type_names = type_names
         self.slot_type = [type_names.index(s.gpu) for s in self.slots]
         self.slot_is_cpu = [s.is_cpu for s in self.slots]
@@ -116,17 +124,19 @@ class Engine:
         w = scenario.workload
         ck = w.checkpoint
         self.kinds = [JobKind(scenario, w.request, workload_cpu_speed(scenario), ck.mode,
-                            ck.interval_hours, ck.cost_hours, ck.restart_hours,
-                            tier_index(w.request), n_slots, slot_max)]
+                              ck.interval_hours, ck.cost_hours, ck.restart_hours,
+                              tier_index(w.request), n_slots, slot_max)]
         self.user_offset = [0]
         users = 1
         for b in scenario.background:
             self.kinds.append(JobKind(scenario, b.request, None, CheckpointMode.NONE, None, 0.0, 0.0,
-                                    tier_index(b.request), n_slots, slot_max))
+                                      tier_index(b.request), n_slots, slot_max))
             self.user_offset.append(users)
             users += b.users
-        self.mm = Matchmaker(self.slots, users, len(tiers), scenario.fair_share_half_life_hours)
-        self.queues: dict[int, JobQueue] = {}
+        self.mm = Matchmaker(self.slots, users, len(tiers), scenario.fair_share_half_life_hours,
+                             self.kinds)
+        self.queue_index: dict[int, int] = {}
+        self.queues: list[JobQueue] = []
         self.n_kinds = len(self.kinds)
 
         # the workload: arrivals and work drawn up front from their own streams
@@ -137,41 +147,13 @@ class Engine:
             arrivals = np.full(n, w.start_hours)
         else:
             arrivals = w.start_hours + np.cumsum(np.asarray(w.arrival.sample(rng_arr, n), dtype=float))
-        self.arrivals: list[float] = arrivals.tolist()
-        work = np.asarray(w.work_hours.sample(rng_work, n), dtype=float)
-        # per-job state (workload tasks first; background jobs are appended as they arrive)
-        self.j_kind = [0] * n
-        self.j_user = [0] * n
-        self.j_work: list[float] = work.tolist()
-        self.j_prog = [0.0] * n
-        self.j_seq = [0] * n
-        self.j_runs = [0] * n
-        self.j_enq = [0.0] * n
-        self.j_slot = [-1] * n
-        self.j_t0 = [0.0] * n
-        self.j_wall = [0.0] * n  # remaining useful wall time at the start of the run
-        self.j_rst = [0.0] * n   # restart cost paid in this run
-        self.j_end = [FINISH] * n
-        self.j_queue: list[JobQueue | None] = [None] * n
-        self.j_evictions = [0] * n
+        self.arrivals = doubles(arrivals)
+        # per-job state (workload tasks first, in queue 0; background jobs appended as they arrive)
+        self.jobs = Jobs.allocate(np.asarray(w.work_hours.sample(rng_work, n), dtype=float))
+        self.tasks = Tasks.allocate(n)
+        self._queue(0, 0)
         limit = pool.limits.get("max_starts_without_finishing") if pool.limits else None
         self.max_evictions = int(limit) if isinstance(limit, (int, float)) else 1000
-        # per-task records
-        nan = math.nan
-        self.r_submit = [nan] * n
-        self.r_first = [nan] * n
-        self.r_finish = [nan] * n
-        self.r_wait = [0.0] * n
-        self.r_evict = [0] * n
-        self.r_hold = [0] * n
-        self.r_exits = [0] * n
-        self.r_starts = [0] * n
-        self.r_types = [0] * n
-        self.r_good = [0.0] * n
-        self.r_lost = [0.0] * n
-        self.r_over = [0.0] * n
-        self.r_cpu = [0.0] * n
-        self.r_state = [PENDING] * n
         self.terminal = 0
         # time integrals over the statistics window [warmup, end]
         self.w0 = scenario.warmup_hours
@@ -190,18 +172,16 @@ class Engine:
                                   np.random.default_rng(us), b.users, i + 1))
         self.user_draws: list[list[int]] = [[] for _ in scenario.background]
         self.stop = self.env.event()
-        self.j_queue[:n] = [self._queue(0, 0)] * n  # every task: user 0, the workload's kind
 
     # --- bookkeeping ----------------------------------------------------------------------
-    def _queue(self, user: int, kind: int) -> JobQueue:
+    def _queue(self, user: int, kind: int) -> int:
+        """The index of the queue of `user`'s jobs of `kind` (made on first use)."""
         key = user * self.n_kinds + kind
-        q = self.queues.get(key)
-        if q is None:
-            k = self.kinds[kind]
-            q = JobQueue(user, kind, [], k.tier, k.limit)
-            q.choices = [(e.slot, e.units, e.usage) for e in k.choices]
-            self.queues[key] = q
-        return q
+        index = self.queue_index.get(key)
+        if index is None:
+            index = self.queue_index[key] = len(self.queues)
+            self.queues.append(JobQueue(user, kind, self.kinds[kind].tier))
+        return index
 
     def _busy_change(self, slot: int, delta: int, now: float) -> None:
         t0 = self.busy_last[slot]
@@ -222,17 +202,16 @@ class Engine:
     # --- submission -----------------------------------------------------------------------
     def _submit(self, j: int, now: float) -> None:
         mm = self.mm
-        q = self.j_queue[j]
-        if q is None:
-            q = self.j_queue[j] = self._queue(self.j_user[j], self.j_kind[j])
-        job_of_seq = mm.job_of_seq  # inline of mm.new_seq(j)
+        jobs = self.jobs
+        q = self.queues[jobs.queue[j]]
+        job_of_seq = mm.job_of_seq  # the next submission number
         seq = len(job_of_seq)
         job_of_seq.append(j)
-        self.j_seq[j] = seq
-        self.j_enq[j] = now
+        jobs.seq[j] = seq
+        jobs.enqueued[j] = now
         if j < self.n:
-            self.r_submit[j] = now
-            self.r_state[j] = WAITING
+            self.tasks.submit[j] = now
+            self.tasks.state[j] = WAITING
         if not q.heap:
             slot = mm.fits(q)
             if slot >= 0:
@@ -240,7 +219,7 @@ class Engine:
                 return
         if j < self.n:
             self._waiting_change(1, now)
-        mm.push(q, j, seq)
+        mm.push(q, seq)
 
     def _workload_arrival(self, ev: Any) -> None:
         i: int = ev.value
@@ -262,27 +241,15 @@ class Engine:
         pending = self.user_draws[b]
         if not pending:
             pending.extend(users_rng.integers(0, users, 1024).tolist()[::-1])
-        j = len(self.j_kind)
-        self.j_kind.append(kind)
-        self.j_user.append(self.user_offset[kind] + pending.pop())
-        self.j_work.append(work.next())
-        self.j_prog.append(0.0)
-        self.j_seq.append(0)
-        self.j_runs.append(0)
-        self.j_enq.append(now)
-        self.j_slot.append(-1)
-        self.j_t0.append(0.0)
-        self.j_wall.append(0.0)
-        self.j_rst.append(0.0)
-        self.j_end.append(FINISH)
-        self.j_queue.append(None)
-        self.j_evictions.append(0)
+        user = self.user_offset[kind] + pending.pop()
+        j = self.jobs.append(self._queue(user, kind), work.next(), now)
         self._submit(j, now)
         self.env.timeout(arrival.next(), b).callbacks.append(self._background_arrival)
 
     # --- runs -----------------------------------------------------------------------------
     def _start(self, j: int, q: JobQueue, slot: int, now: float) -> None:
         k = self.kinds[q.kind]
+        jobs = self.jobs
         units = k.units[slot]
         self.mm.take(q, slot, units, k.usage[slot], now)
         busy_last = self.busy_last  # inline of _busy_change(slot, units, now)
@@ -291,9 +258,10 @@ class Engine:
             self.busy_area[slot] += self.busy[slot] * (now - t0)
         busy_last[slot] = now
         self.busy[slot] += units
-        restart = k.restart if self.j_runs[j] > 0 else 0.0
-        self.j_runs[j] += 1
-        wall = self.j_work[j] - self.j_prog[j]
+        runs = jobs.runs[j]
+        restart = k.restart if runs > 0 else 0.0
+        jobs.runs[j] = runs + 1
+        wall = jobs.work[j] - jobs.progress[j]
         wall = wall / k.speed[slot] if wall > 0.0 else 0.0
         mode = k.mode
         if mode == _NONE:
@@ -317,21 +285,19 @@ class Engine:
             tte = draws.next()
             if tte < length:
                 length, end = tte, EVICT
-        self.j_slot[j] = slot
-        self.j_t0[j] = now
-        self.j_wall[j] = wall
-        self.j_rst[j] = restart
-        self.j_end[j] = end
         if j < self.n:
-            self.r_wait[j] += now - self.j_enq[j]
-            if self.r_starts[j] == 0:
-                self.r_first[j] = now
-            self.r_starts[j] += 1
-            self.r_types[j] |= 1 << self.slot_type[slot]
-            self.r_state[j] = RUNNING
+            tasks = self.tasks
+            tasks.wait[j] += now - jobs.enqueued[j]
+            starts = tasks.starts[j]
+            if starts == 0:
+                tasks.first_start[j] = now
+            tasks.starts[j] = starts + 1
+            tasks.gpu_types[j] |= 1 << self.slot_type[slot]
+            tasks.state[j] = RUNNING
         if self.trace is not None:
             self.trace.append((now, "start", j, slot, units, ""))
-        self.env.timeout(length, j).callbacks.append(self._run_end)
+        run: Run = (j, slot, now, wall, restart, end)
+        self.env.timeout(length, run).callbacks.append(self._run_end)
 
     def _split(self, k: JobKind, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
         """(work kept, work lost, overhead), in wall hours, of a run interrupted at `elapsed`."""
@@ -350,26 +316,23 @@ class Engine:
         return done * tau, useful, restart + done * delta + (rem - useful)
 
     def _run_end(self, ev: Any) -> None:
-        j: int = ev.value
+        j, slot, started, wall, restart, planned = ev.value
         now = self.env.now
-        slot = self.j_slot[j]
-        q = self.j_queue[j]
-        assert q is not None
+        jobs = self.jobs
+        q = self.queues[jobs.queue[j]]
         k = self.kinds[q.kind]
         units = k.units[slot]
-        elapsed = now - self.j_t0[j]
-        wall = self.j_wall[j]
-        end = self.j_end[j]
-        if end == FINISH:
+        elapsed = now - started
+        if planned == FINISH:
             over = elapsed - wall
             kept, lost, over = wall, 0.0, over if over > 1e-9 * (1.0 + elapsed) else 0.0
-            self.j_prog[j] = self.j_work[j]
+            jobs.progress[j] = jobs.work[j]
         else:
-            if end == EXIT:
+            if planned == EXIT:
                 kept, lost, over = k.tau, 0.0, elapsed - k.tau
             else:
-                kept, lost, over = self._split(k, elapsed, wall, self.j_rst[j])
-            self.j_prog[j] += kept * k.speed[slot]
+                kept, lost, over = self._split(k, elapsed, wall, restart)
+            jobs.progress[j] += kept * k.speed[slot]
         self.mm.give_back(q, slot, units, k.usage[slot], now)
         busy_last = self.busy_last  # inline of _busy_change(slot, -units, now)
         t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
@@ -377,50 +340,51 @@ class Engine:
             self.busy_area[slot] += self.busy[slot] * (now - t0)
         busy_last[slot] = now
         self.busy[slot] -= units
-        if end == EVICT and self.owner_draws[slot] is not None:
-            owner = self.owner_draws[slot]
-            assert owner is not None
-            self.mm.free[slot] -= units  # the owner's own work holds the GPUs for a while
-            self.env.timeout(owner.next(), (slot, units)).callbacks.append(self._owner_leaves)
-        self.j_slot[j] = -1
+        end = planned
         if end == EVICT:
-            self.j_evictions[j] += 1
-            if self.j_evictions[j] >= self.max_evictions:
+            owner = self.owner_draws[slot]
+            if owner is not None:
+                self.mm.free[slot] -= units  # the owner's own work holds the GPUs for a while
+                self.env.timeout(owner.next(), (slot, units)).callbacks.append(self._owner_leaves)
+            evictions = jobs.evictions[j] + 1
+            jobs.evictions[j] = evictions
+            if evictions >= self.max_evictions:
                 end = HOLD
         if self.trace is not None:
             why = ("finish", "checkpoint_exit", self.cause[slot].value, EvictionCause.TIER_LIMIT.value)
-            self.trace.append((now, "end", j, slot, units, why[self.j_end[j]]))
+            self.trace.append((now, "end", j, slot, units, why[planned]))
         task = j < self.n
+        tasks = self.tasks
         if task:
             if self.slot_is_cpu[slot]:
-                self.r_cpu[j] += elapsed * units
+                tasks.cpu_core_hours[j] += elapsed * units
             else:
-                self.r_good[j] += kept * units
-                self.r_lost[j] += lost * units
-                self.r_over[j] += over * units
+                tasks.good[j] += kept * units
+                tasks.lost[j] += lost * units
+                tasks.overhead[j] += over * units
         if end == FINISH or end == HOLD:
             if task:
                 if end == FINISH:
-                    self.r_finish[j] = now
-                    self.r_state[j] = COMPLETED
+                    tasks.finish[j] = now
+                    tasks.state[j] = COMPLETED
                 else:
-                    if self.j_end[j] == EVICT:
-                        self.r_evict[j] += 1
-                    self.r_hold[j] += 1
-                    self.r_state[j] = HELD
+                    if planned == EVICT:
+                        tasks.evictions[j] += 1
+                    tasks.holds[j] += 1
+                    tasks.state[j] = HELD
                 self.terminal += 1
                 if self.terminal == self.n and not self.stop.triggered:
                     self.stop.succeed()
         else:
             if task:
                 if end == EVICT:
-                    self.r_evict[j] += 1
+                    tasks.evictions[j] += 1
                 else:
-                    self.r_exits[j] += 1
-                self.r_state[j] = WAITING
+                    tasks.checkpoint_exits[j] += 1
+                tasks.state[j] = WAITING
                 self._waiting_change(1, now)
-            self.j_enq[j] = now
-            self.mm.push(q, j, self.j_seq[j])
+            jobs.enqueued[j] = now
+            self.mm.push(q, jobs.seq[j])
         self._dispatch(now)
 
     def _owner_leaves(self, ev: Any) -> None:
@@ -455,10 +419,10 @@ class Engine:
             env.timeout(arrival.next(), b).callbacks.append(self._background_arrival)
         if sc.horizon_hours is not None:
             env.timeout(sc.horizon_hours).callbacks.append(self._horizon)
-        try:
-            env.run(until=self.stop)
-        except RuntimeError:  # nothing left to happen (every job stuck): end here
-            pass
+        # SimPy's own stop signal: `run` returns when `stop` fires or nothing is left to happen
+        # (every remaining job stuck); whatever else a callback raises propagates
+        self.stop.callbacks.append(StopSimulation.callback)
+        env.run()
         end = float(env.now)
         if sc.horizon_hours is not None:
             end = min(end, sc.horizon_hours)
@@ -469,35 +433,32 @@ class Engine:
 
     def _results(self, end: float) -> Results:
         n = self.n
-        for j in range(n):
-            if self.r_state[j] == WAITING:
-                self.r_wait[j] += end - self.j_enq[j]
+        tasks = self.tasks
+        state = tasks.column("state")
+        wait = tasks.column("wait")
+        waiting = state == WAITING
+        wait[waiting] += end - np.frombuffer(self.jobs.enqueued, dtype=np.float64)[:n][waiting]
         names = self.type_names
-        type_strings: dict[int, str] = {}
-        labels = []
-        for mask in self.r_types:
-            s = type_strings.get(mask)
-            if s is None:
-                s = "+".join(names[i] for i in range(len(names)) if mask >> i & 1)
-                type_strings[mask] = s
-            labels.append(s)
+        masks, mask_index = np.unique(tasks.column("gpu_types"), return_inverse=True)
+        mask_labels = np.array(["+".join(names[i] for i in range(len(names)) if int(mask) >> i & 1)
+                                for mask in masks], dtype=object)
         columns: dict[str, Any] = {
             "task": np.arange(n),
-            "submit_hours": self.r_submit,
-            "first_start_hours": self.r_first,
-            "finish_hours": self.r_finish,
-            "total_wait_hours": self.r_wait,
-            "evictions": self.r_evict,
-            "holds": self.r_hold,
-            "checkpoint_exits": self.r_exits,
-            "starts": self.r_starts,
-            "gpu_types": labels,
-            "work_hours": self.j_work[:n],
-            "good_gpu_hours": self.r_good,
-            "lost_gpu_hours": self.r_lost,
-            "overhead_gpu_hours": self.r_over,
-            "cpu_core_hours": self.r_cpu,
-            "state": [STATE_NAMES[s] for s in self.r_state],
+            "submit_hours": tasks.column("submit"),
+            "first_start_hours": tasks.column("first_start"),
+            "finish_hours": tasks.column("finish"),
+            "total_wait_hours": wait,
+            "evictions": tasks.column("evictions"),
+            "holds": tasks.column("holds"),
+            "checkpoint_exits": tasks.column("checkpoint_exits"),
+            "starts": tasks.column("starts"),
+            "gpu_types": mask_labels[mask_index.reshape(-1)],
+            "work_hours": np.frombuffer(self.jobs.work, dtype=np.float64)[:n],
+            "good_gpu_hours": tasks.column("good"),
+            "lost_gpu_hours": tasks.column("lost"),
+            "overhead_gpu_hours": tasks.column("overhead"),
+            "cpu_core_hours": tasks.column("cpu_core_hours"),
+            "state": STATE_LABELS[state],
         }
         capacity: dict[str, float] = {}
         busy: dict[str, float] = {}
@@ -506,7 +467,7 @@ class Engine:
             busy[info.gpu] = busy.get(info.gpu, 0.0) + self.busy_area[i]
         measures = Measures(window_start=self.w0, window_end=end, capacity=capacity,
                             busy_hours=busy, waiting_task_hours=self.wait_area,
-                            background_jobs=len(self.j_kind) - n)
+                            background_jobs=len(self.jobs) - n)
         trace = None
         if self.trace is not None:
             trace = pd.DataFrame(self.trace, columns=["time_hours", "event", "job", "slot", "units",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 
@@ -70,11 +69,11 @@ class ConfigError(ValueError):
         return self.render()
 
 
-def read_input_text(path: Path, what: str, fix: str) -> str:
-    """The text of an input file; a missing or unreadable one is a ConfigError naming `what`."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(what, str(path), "no such file.", fix) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(what, str(path), f"cannot be read ({exc}).", "give a UTF-8 text file.") from None
+class RunFailure(RuntimeError):
+    """The inputs were fine but the run could not happen (a Dask scheduler that cannot be
+    reached). The advisor's CLI turns it into exit code 1: `advisor.errors.DomainFailure` is this
+    class. `details` may hold what was measured so far, and the field and value concerned."""
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}

@@ -23,8 +23,10 @@ every submission and every release; no process polls.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import math
+from array import array
 from dataclasses import dataclass
 
 from simulator.distributions import Distribution
@@ -183,73 +185,144 @@ class FairShare:
 
 
 class JobQueue:
-    """The waiting jobs of one user and one kind of request, in submission order."""
+    """The waiting jobs of one user and one kind of job (`JobKind`), in submission order."""
 
-    __slots__ = ("user", "kind", "heap", "choices", "tier", "limit")
+    __slots__ = ("user", "kind", "tier", "heap")
 
-    def __init__(self, user: int, kind: int, choices: list[Eligible], tier: int,
-                 limit: int | None) -> None:
+    def __init__(self, user: int, kind: int, tier: int) -> None:
         self.user = user
         self.kind = kind
-        self.heap: list[int] = []  # submission sequence numbers
-        self.choices = [(e.slot, e.units, e.usage) for e in choices]
         self.tier = tier
-        self.limit = limit
+        self.heap: list[int] = []  # submission sequence numbers
+
+
+class Mode(enum.IntEnum):
+    """Checkpoint mode, as the engine's per-run arithmetic tests it."""
+
+    NONE = 0
+    PERIODIC = 1
+    EXIT = 2
+
+
+MODES = {CheckpointMode.NONE: Mode.NONE, CheckpointMode.PERIODIC: Mode.PERIODIC,
+         CheckpointMode.EXIT: Mode.EXIT}
+
+
+class JobKind:
+    """What the engine needs about one kind of job (the workload, or one background entry)."""
+
+    def __init__(self, scenario: Scenario, request: Request, cpu_speed: float | None,
+                 mode: CheckpointMode, tau: float | None, delta: float, restart: float,
+                 tier_index: int, n_slots: int, slot_max: list[float | None]) -> None:
+        self.choices = eligible(scenario, request, cpu_speed)
+        self.choice_units = [(e.slot, e.units, e.usage) for e in self.choices]
+        self.units = [0] * n_slots
+        self.speed = [0.0] * n_slots
+        self.usage = [0] * n_slots
+        tier = request_tier(scenario.pool, request)
+        self.limit = tier.per_user_limit(scenario.pool.shared_gpus) if tier else None
+        # every shared-GPU choice takes `gpus` units: the per-user limit admits all or none
+        self.gpus = request.gpus
+        self.max_hours = [math.inf] * n_slots
+        for e in self.choices:
+            self.units[e.slot] = e.units
+            self.speed[e.slot] = e.speed
+            self.usage[e.slot] = e.usage
+            cap = slot_max[e.slot] if not e.is_gpu else (tier.max_hours if tier else None)
+            self.max_hours[e.slot] = math.inf if cap is None else cap
+        self.mode = MODES[mode]
+        self.tau = tau if tau is not None else math.inf
+        self.delta = delta
+        self.restart = restart
+        self.tier = tier_index
 
 
 class Matchmaker:
-    """Free units per slot class, per-user tier usage, and the waiting queues."""
+    """Free units per slot class, per-user tier usage, and the waiting queues of each kind."""
 
     def __init__(self, slots: list[SlotInfo], users: int, tiers: int,
-                 half_life_hours: float | None) -> None:
+                 half_life_hours: float | None, kinds: list[JobKind]) -> None:
         self.free = [s.units for s in slots]
         self.tier_use = [[0] * max(tiers, 1) for _ in range(users)]
         self.fair = FairShare(users, half_life_hours) if half_life_hours else None
-        self.active: list[JobQueue] = []
-        self.job_of_seq: list[int] = []
+        self.kinds = [(k.choice_units, k.limit, k.tier, k.gpus) for k in kinds]
+        # per kind, its queues that have waiting jobs (a dict: ordered, O(1) removal)
+        self.waiting: list[dict[JobQueue, None]] = [{} for _ in kinds]
+        self.active = 0  # queues with waiting jobs
+        self.job_of_seq = array("q")  # job index by submission number (the engine appends)
 
-    def push(self, q: JobQueue, job: int, seq: int) -> None:
+    def push(self, q: JobQueue, seq: int) -> None:
         if not q.heap:
-            self.active.append(q)
+            self.waiting[q.kind][q] = None
+            self.active += 1
         heapq.heappush(q.heap, seq)
 
-    def new_seq(self, job: int) -> int:
-        self.job_of_seq.append(job)
-        return len(self.job_of_seq) - 1
+    def pop(self, q: JobQueue) -> int:
+        """Take the head job of `q` (the engine starts it)."""
+        seq = heapq.heappop(q.heap)
+        if not q.heap:
+            del self.waiting[q.kind][q]
+            self.active -= 1
+        return self.job_of_seq[seq]
 
     def fits(self, q: JobQueue) -> int:
-        """The slot class the head of `q` could start on now, or -1."""
+        """The slot class the head of `q` could start on now, or -1: its kind's first choice
+        with enough free units and, on a shared GPU, room under the user's tier limit."""
+        choices, limit, tier, _gpus = self.kinds[q.kind]
         free = self.free
-        room = None if q.limit is None else q.limit - self.tier_use[q.user][q.tier]
-        for slot, units, usage in q.choices:
+        room = None if limit is None else limit - self.tier_use[q.user][tier]
+        for slot, units, usage in choices:
             if free[slot] >= units and (room is None or usage < 2 or units <= room):
                 return slot
         return -1
 
     def select(self, now: float) -> tuple[JobQueue, int] | None:
-        """The best waiting queue that can start its head job now, and where."""
+        """The waiting queue whose head goes first among those that can start now, and where.
+
+        First is the lowest (fair-share usage of its user, submission number of its head).
+        Per kind, two scans of its choices decide for every queue of that kind where `fits`
+        would put it: `first`, the first choice with enough free units, or, for a user without
+        room under the tier limit for a shared GPU, `unlimited`, the first such choice that
+        does not count against the limit. A kind nothing fits costs no look at its queues."""
         best: JobQueue | None = None
         best_slot = -1
-        best_key = (0.0, 0)
+        best_usage = 0.0
+        best_seq = 0
+        free = self.free
         fair = self.fair
-        for q in self.active:
-            slot = self.fits(q)
-            if slot < 0:
+        tier_use = self.tier_use
+        for kind, queues in enumerate(self.waiting):
+            if not queues:
                 continue
-            if best is None:
-                best, best_slot = q, slot
-                best_key = (fair.usage(q.user, now) if fair else 0.0, q.heap[0])
+            choices, limit, tier, gpus = self.kinds[kind]
+            first = unlimited = -1
+            for slot, units, usage in choices:
+                if free[slot] >= units:
+                    if first < 0:
+                        first = slot
+                    if usage < 2:
+                        unlimited = slot
+                        break
+            if first < 0:
                 continue
-            key = (fair.usage(q.user, now) if fair else 0.0, q.heap[0])
-            if key < best_key:
-                best, best_slot, best_key = q, slot, key
+            check_room = limit is not None and first != unlimited
+            room_limit = limit or 0
+            for q in queues:
+                slot = first
+                if check_room and room_limit - tier_use[q.user][tier] < gpus:
+                    slot = unlimited
+                    if slot < 0:
+                        continue
+                seq = q.heap[0]
+                if fair is None:
+                    if best is None or seq < best_seq:
+                        best, best_slot, best_seq = q, slot, seq
+                    continue
+                usage_now = fair.usage(q.user, now)
+                if best is None or usage_now < best_usage or (usage_now == best_usage
+                                                              and seq < best_seq):
+                    best, best_slot, best_usage, best_seq = q, slot, usage_now, seq
         return None if best is None else (best, best_slot)
-
-    def pop(self, q: JobQueue) -> int:
-        seq = heapq.heappop(q.heap)
-        if not q.heap:
-            self.active.remove(q)
-        return self.job_of_seq[seq]
 
     def take(self, q: JobQueue, slot: int, units: int, usage: int, now: float) -> None:
         self.free[slot] -= units
@@ -264,37 +337,3 @@ class Matchmaker:
             self.tier_use[q.user][q.tier] -= units
         if usage and self.fair is not None:
             self.fair.change(q.user, now, -units)
-
-
-MODE_NONE, MODE_PERIODIC, MODE_EXIT = 0, 1, 2
-
-
-def mode_code(mode: CheckpointMode) -> int:
-    return {CheckpointMode.NONE: MODE_NONE, CheckpointMode.PERIODIC: MODE_PERIODIC,
-            CheckpointMode.EXIT: MODE_EXIT}[mode]
-
-
-class JobKind:
-    """What the engine needs about one kind of job (the workload, or one background entry)."""
-
-    def __init__(self, scenario: Scenario, request: Request, cpu_speed: float | None,
-                 mode: CheckpointMode, tau: float | None, delta: float, restart: float,
-                 tier_index: int, n_slots: int, slot_max: list[float | None]) -> None:
-        self.choices = eligible(scenario, request, cpu_speed)
-        self.units = [0] * n_slots
-        self.speed = [0.0] * n_slots
-        self.usage = [0] * n_slots
-        tier = request_tier(scenario.pool, request)
-        self.limit = tier.per_user_limit(scenario.pool.shared_gpus) if tier else None
-        self.max_hours = [math.inf] * n_slots
-        for e in self.choices:
-            self.units[e.slot] = e.units
-            self.speed[e.slot] = e.speed
-            self.usage[e.slot] = e.usage
-            cap = slot_max[e.slot] if not e.is_gpu else (tier.max_hours if tier else None)
-            self.max_hours[e.slot] = math.inf if cap is None else cap
-        self.mode = mode_code(mode)
-        self.tau = tau if tau is not None else math.inf
-        self.delta = delta
-        self.restart = restart
-        self.tier = tier_index

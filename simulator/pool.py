@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from simulator.catalog import Catalog, data_dir, load_catalog
+from simulator.catalog import Catalog, load_catalog
 from simulator.distributions import Distribution, parse_distribution
-from simulator.errors import ConfigError, nearest, read_input_text
+from simulator.errors import ConfigError, nearest
+from simulator.files import read_yaml
+from simulator.shipped import resolve
+from simulator.validate import (
+    boolean,
+    choice,
+    join,
+    known_keys,
+    mapping,
+    number,
+    string,
+    string_list,
+)
 
 POOL_KEYS = ("name", "description", "scheduler", "tier_attribute", "slots", "cpu_slots", "tiers",
              "eviction", "data_rules", "fit_table", "limits", "source", "assumptions")
@@ -31,6 +41,9 @@ TIER_KEYS = ("name", "max_hours", "expected_hours", "per_user_share", "per_user_
 DEFAULT_SLOT_CPUS = 16
 DEFAULT_SLOT_MEMORY_GB = 128.0
 DEFAULT_SLOT_DISK_GB = 500.0
+SCHEDULERS = ("htcondor", "slurm", "kubernetes")
+# Where a pool file says how no slot class sits in servers: the common 8-GPU server.
+DEFAULT_GPUS_PER_SERVER = 8
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,17 @@ class DataRule:
 
 
 @dataclass(frozen=True)
+class CheckpointGuidance:
+    """The checkpoint interval a pool advises: between `min_hours` and `max_hours`, never more than
+    `hard_max_hours` (None: no stated maximum)."""
+
+    min_hours: float
+    max_hours: float
+    hard_max_hours: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Pool:
     name: str
     slots: tuple[SlotClass, ...]
@@ -155,58 +179,80 @@ class Pool:
     def max_gpu_memory_gb(self) -> float:
         return max((s.gpu_memory_gb for s in self.slots), default=0.0)
 
+    def transfer_route(self, size_gb: float) -> DataRule | None:
+        """The data rule that moves a file of `size_gb` GB: the one with the smallest `max_gb`
+        that holds it (`max_gb: null` holds any size), whatever the order of the pool file;
+        None when the pool has no rule for that size."""
+        by_size = sorted(self.data_rules, key=lambda r: math.inf if r.max_gb is None else r.max_gb)
+        for rule in by_size:
+            if rule.max_gb is None or size_gb <= rule.max_gb + 1e-12:
+                return rule
+        return None
 
-def _require_mapping(value: Any, field_name: str, example: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(field_name, value, "must be a mapping.", f"write it as e.g. {example}.")
-    return value
+    def gpus_per_server(self, slot: SlotClass) -> int:
+        """GPUs on one server of `slot`'s class (a multi-GPU job needs them on one server).
+        Where the pool file gives no server count, assume the largest server it does describe
+        (DEFAULT_GPUS_PER_SERVER when it describes none), never more than the class has."""
+        if slot.servers:
+            return slot.count // slot.servers
+        known = [s.count // s.servers for s in self.slots if s.servers]
+        return min(slot.count, max(known, default=DEFAULT_GPUS_PER_SERVER))
+
+    @property
+    def max_gpus_per_server(self) -> int:
+        """The most GPUs one job can get on one server of this pool."""
+        return max((self.gpus_per_server(s) for s in self.slots), default=0)
+
+    def shortest_tier(self, hours: float) -> Tier | None:
+        """The tier with the shortest limit that still lets a job run `hours`; None if none does."""
+        fitting = [t for t in self.tiers if t.max_hours >= hours]
+        return min(fitting, key=lambda t: t.max_hours) if fitting else None
+
+    def user_gpu_limit(self, tier: Tier | None) -> int:
+        """GPUs one user can hold at once in `tier`: its per-user limit, never more than the
+        shared GPUs (all shared GPUs when there is no tier or it has no limit)."""
+        limit = tier.per_user_limit(self.shared_gpus) if tier is not None else None
+        return self.shared_gpus if limit is None else min(limit, self.shared_gpus)
+
+    @property
+    def checkpoint_guidance(self) -> CheckpointGuidance | None:
+        """The checkpoint interval the pool's documentation advises (`limits.checkpoint_interval_hours`:
+        min, max and the hard maximum), or None where the pool file gives none."""
+        g = self.limits.get("checkpoint_interval_hours")
+        if not isinstance(g, Mapping) or g.get("min") is None or g.get("max") is None:
+            return None
+        hard = g.get("hard_max")
+        return CheckpointGuidance(float(g["min"]), float(g["max"]),
+                                  None if hard is None else float(hard), str(g.get("source", "")))
 
 
-def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], field_name: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise ConfigError(f"{field_name}.{key}" if field_name else str(key), mapping[key],
-                              "is not a known key.", f"use one of: {', '.join(allowed)}.",
-                              suggestions=nearest(str(key), allowed))
+# Every count, size and duration of a pool is a positive number: a slot class of 0 GPUs, a tier
+# of 0 hours or a data rule for files of 0 GB describes nothing (declared as exclusive_minimum=0).
 
-
-def _num(m: Mapping[str, Any], key: str, field_name: str, *, default: Any = ..., lo: float = 0.0,
-         hi: float = float("inf"), integer: bool = False, allow_zero: bool = False) -> Any:
-    if key not in m or m[key] is None:
-        if default is ...:
-            raise ConfigError(f"{field_name}.{key}", None, "is missing.", f"add {key}.")
-        return default
-    v = m[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ConfigError(f"{field_name}.{key}", v, "must be a number.", f"write {key} as a plain number.")
-    if integer and int(v) != v:
-        raise ConfigError(f"{field_name}.{key}", v, "must be a whole number.", f"write {key} as e.g. 4.")
-    if v < lo or (v == lo and not allow_zero and lo == 0.0) or v > hi:
-        low = f">= {lo:g}" if allow_zero or lo != 0.0 else "> 0"
-        raise ConfigError(f"{field_name}.{key}", v, f"is out of range (must be {low} and <= {hi:g}).",
-                          f"give a plausible {key}.")
-    return int(v) if integer else float(v)
+def _text(m: Mapping[str, Any], key: str, where: str, default: str = "") -> str:
+    return string(m.get(key), join(where, key), default=default, coerce=True)
 
 
 def _eviction(spec: Any, field_name: str) -> Distribution | None:
     if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
         return None
-    m = _require_mapping(spec, field_name, "{time_to_eviction: {dist: exponential, mean: 6}}")
-    _check_keys(m, ("time_to_eviction", "source", "assumption"), field_name)
+    m = mapping(spec, field_name, "{time_to_eviction: {dist: exponential, mean: 6}}")
+    known_keys(m, ("time_to_eviction", "source", "assumption"), field_name)
     return parse_distribution(m.get("time_to_eviction"), f"{field_name}.time_to_eviction",
                               allow_none=True)
 
 
 def _parse_slot(raw: Any, i: int, catalog: Catalog, pool_eviction: Mapping[str, Any]) -> SlotClass:
     where = f"slots[{i}]"
-    m = _require_mapping(raw, where, "{gpu: A100-SXM4-80GB, count: 32}")
-    _check_keys(m, SLOT_KEYS, where)
+    m = mapping(raw, where, "{gpu: A100-SXM4-80GB, count: 32}")
+    known_keys(m, SLOT_KEYS, where)
     spec = catalog.get(m.get("gpu", ""), field=f"{where}.gpu")
-    count = _num(m, "count", where, integer=True, hi=10_000_000)
-    owner = str(m.get("owner", "shared"))
-    if not owner.strip():
-        raise ConfigError(f"{where}.owner", owner, "is empty.", "use `shared` or the owning group's name.")
-    gpu_mem = _num(m, "gpu_memory_gb", where, default=spec.memory_gb, hi=4096)
+    count = number(m.get("count"), f"{where}.count", exclusive_minimum=0, integer=True,
+                   maximum=10_000_000)
+    owner = string(m.get("owner"), f"{where}.owner", default="shared", allow_empty=False,
+                   coerce=True)
+    gpu_mem = number(m.get("gpu_memory_gb"), f"{where}.gpu_memory_gb", default=spec.memory_gb,
+                     exclusive_minimum=0, maximum=4096)
     if gpu_mem > spec.memory_gb * 1.001:
         raise ConfigError(f"{where}.gpu_memory_gb", gpu_mem,
                           f"is more than the {spec.name}'s {spec.memory_gb:g} GB.",
@@ -218,39 +264,43 @@ def _parse_slot(raw: Any, i: int, catalog: Catalog, pool_eviction: Mapping[str, 
         klass = "shared" if owner == "shared" else "owned"
         specified = klass in pool_eviction
         tte = _eviction(pool_eviction.get(klass), f"eviction.{klass}") if specified else None
-    servers = _num(m, "servers", where, default=None, integer=True, hi=1_000_000)
+    servers = number(m.get("servers"), f"{where}.servers", default=None, exclusive_minimum=0,
+                     integer=True, maximum=1_000_000)
     return SlotClass(
-        label=str(m.get("label") or (spec.name if owner == "shared" else f"{spec.name}@{owner}")),
+        label=_text(m, "label", where) or (spec.name if owner == "shared" else f"{spec.name}@{owner}"),
         gpu=spec.name, count=count, owner=owner, capability=spec.capability,
         gpu_memory_gb=gpu_mem,
-        cpus=_num(m, "cpus", where, default=DEFAULT_SLOT_CPUS, integer=True, hi=4096),
-        memory_gb=_num(m, "memory_gb", where, default=DEFAULT_SLOT_MEMORY_GB, hi=65536),
-        disk_gb=_num(m, "disk_gb", where, default=DEFAULT_SLOT_DISK_GB, hi=10_000_000),
+        cpus=number(m.get("cpus"), f"{where}.cpus", default=DEFAULT_SLOT_CPUS,
+                    exclusive_minimum=0, integer=True, maximum=4096),
+        memory_gb=number(m.get("memory_gb"), f"{where}.memory_gb", default=DEFAULT_SLOT_MEMORY_GB,
+                         exclusive_minimum=0, maximum=65536),
+        disk_gb=number(m.get("disk_gb"), f"{where}.disk_gb", default=DEFAULT_SLOT_DISK_GB,
+                       exclusive_minimum=0, maximum=10_000_000),
         time_to_eviction=tte, eviction_specified=specified, servers=servers,
-        source=str(m.get("source", "")),
+        source=_text(m, "source", where),
     )
 
 
 def _parse_tier(raw: Any, i: int) -> Tier:
     where = f"tiers[{i}]"
-    m = _require_mapping(raw, where, "{name: short, max_hours: 12, per_user_share: 0.667}")
-    _check_keys(m, TIER_KEYS, where)
-    name = m.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}.name", name, "must be a non-empty string.", "name the tier, e.g. short.")
-    share = _num(m, "per_user_share", where, default=None, hi=1.0)
-    count = _num(m, "per_user_gpus", where, default=None, integer=True, hi=10_000_000)
+    m = mapping(raw, where, "{name: short, max_hours: 12, per_user_share: 0.667}")
+    known_keys(m, TIER_KEYS, where)
+    name = string(m.get("name"), f"{where}.name", allow_empty=False)
+    share = number(m.get("per_user_share"), f"{where}.per_user_share", default=None,
+                   exclusive_minimum=0, maximum=1.0)
+    count = number(m.get("per_user_gpus"), f"{where}.per_user_gpus", default=None,
+                   exclusive_minimum=0, integer=True, maximum=10_000_000)
     if share is not None and count is not None:
         raise ConfigError(f"{where}.per_user_share", share,
                           "and per_user_gpus are both set; a tier has one per-user limit.",
                           "keep one of per_user_share (a fraction of the pool's GPUs) or per_user_gpus.")
-    default = m.get("default", False)
-    if not isinstance(default, bool):
-        raise ConfigError(f"{where}.default", default, "must be true or false.", "write default: true.")
-    max_hours = _num(m, "max_hours", where, hi=100_000)
-    expected = _num(m, "expected_hours", where, default=None, hi=max_hours)
+    default = boolean(m.get("default"), f"{where}.default", default=False)
+    max_hours = number(m.get("max_hours"), f"{where}.max_hours", exclusive_minimum=0,
+                       maximum=100_000)
+    expected = number(m.get("expected_hours"), f"{where}.expected_hours", default=None,
+                      exclusive_minimum=0, maximum=max_hours)
     return Tier(name=name, max_hours=max_hours, per_user_share=share, per_user_gpus=count,
-                default=default, expected_hours=expected, source=str(m.get("source", "")))
+                default=default, expected_hours=expected, source=_text(m, "source", where))
 
 
 def pool_from_dict(raw: Any, *, catalog: Catalog | None = None, source: str = "pool") -> Pool:
@@ -263,13 +313,11 @@ def pool_from_dict(raw: Any, *, catalog: Catalog | None = None, source: str = "p
 
 
 def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
-    m = _require_mapping(raw, "pool", "{name: mypool, slots: [{gpu: L40, count: 8}]}")
-    _check_keys(m, POOL_KEYS, "")
-    name = m.get("name", "inline")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError("name", name, "must be a non-empty string.", "name the pool.")
+    m = mapping(raw, "pool", "{name: mypool, slots: [{gpu: L40, count: 8}]}")
+    known_keys(m, POOL_KEYS, "")
+    name = string(m.get("name"), "name", default="inline", allow_empty=False)
     eviction = m.get("eviction") or {}
-    _require_mapping(eviction, "eviction", "{owned: {time_to_eviction: {dist: exponential, mean: 8}}}")
+    mapping(eviction, "eviction", "{owned: {time_to_eviction: {dist: exponential, mean: 8}}}")
     for k in eviction:
         if k not in ("shared", "owned"):
             raise ConfigError(f"eviction.{k}", eviction[k], "is not a slot class.",
@@ -298,69 +346,56 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
                           "mark exactly one tier `default: true`.")
     cpu = None
     if m.get("cpu_slots") is not None:
-        c = _require_mapping(m["cpu_slots"], "cpu_slots", "{count: 1000, memory_gb: 4}")
-        _check_keys(c, ("count", "memory_gb", "max_hours", "source"), "cpu_slots")
-        cpu = CpuSlots(count=_num(c, "count", "cpu_slots", integer=True, hi=100_000_000),
-                       memory_gb=_num(c, "memory_gb", "cpu_slots", default=4.0, hi=65536),
-                       max_hours=_num(c, "max_hours", "cpu_slots", default=None, hi=100_000),
-                       source=str(c.get("source", "")))
+        c = mapping(m["cpu_slots"], "cpu_slots", "{count: 1000, memory_gb: 4}")
+        known_keys(c, ("count", "memory_gb", "max_hours", "source"), "cpu_slots")
+        cpu = CpuSlots(count=number(c.get("count"), "cpu_slots.count", exclusive_minimum=0,
+                                    integer=True, maximum=100_000_000),
+                       memory_gb=number(c.get("memory_gb"), "cpu_slots.memory_gb", default=4.0,
+                                        exclusive_minimum=0, maximum=65536),
+                       max_hours=number(c.get("max_hours"), "cpu_slots.max_hours", default=None,
+                                        exclusive_minimum=0, maximum=100_000),
+                       source=_text(c, "source", "cpu_slots"))
     rules = []
     for i, r in enumerate(m.get("data_rules") or []):
-        rm = _require_mapping(r, f"data_rules[{i}]", "{max_gb: 1, method: transfer_input_files, how: ...}")
-        _check_keys(rm, ("max_gb", "method", "how", "source"), f"data_rules[{i}]")
-        if not rm.get("method"):
-            raise ConfigError(f"data_rules[{i}].method", rm.get("method"), "is missing.", "name the method.")
-        rules.append(DataRule(max_gb=_num(rm, "max_gb", f"data_rules[{i}]", default=None, hi=1e9),
-                              method=str(rm["method"]), how=str(rm.get("how", "")),
-                              source=str(rm.get("source", ""))))
+        where = f"data_rules[{i}]"
+        rm = mapping(r, where, "{max_gb: 1, method: transfer_input_files, how: ...}")
+        known_keys(rm, ("max_gb", "method", "how", "source"), where)
+        rules.append(DataRule(max_gb=number(rm.get("max_gb"), f"{where}.max_gb", default=None,
+                                            exclusive_minimum=0, maximum=1e9),
+                              method=string(rm.get("method"), f"{where}.method", allow_empty=False),
+                              how=_text(rm, "how", where), source=_text(rm, "source", where)))
     limits = m.get("limits") or {}
-    _require_mapping(limits, "limits", "{max_idle_jobs_per_user: 10000}")
+    mapping(limits, "limits", "{max_idle_jobs_per_user: 10000}")
+    _check_limits(limits)
     fit_table = m.get("fit_table") or {}
-    _require_mapping(fit_table, "fit_table", "{cpus: {ideal: 1, ok: 8}}")
-    scheduler = str(m.get("scheduler", "htcondor"))
-    if scheduler not in ("htcondor", "slurm", "kubernetes"):
-        raise ConfigError("scheduler", scheduler, "is not a supported scheduler.",
-                          "use htcondor, slurm or kubernetes.",
-                          suggestions=nearest(scheduler, ("htcondor", "slurm", "kubernetes")))
+    mapping(fit_table, "fit_table", "{cpus: {ideal: 1, ok: 8}}")
+    scheduler = choice(m.get("scheduler"), "scheduler", SCHEDULERS, default="htcondor")
     assumptions = m.get("assumptions") or []
+    tier_attribute = m.get("tier_attribute")
     return Pool(
         name=name, slots=slots, tiers=tiers, cpu_slots=cpu,
-        description=str(m.get("description", "")), scheduler=scheduler,
-        tier_attribute=m.get("tier_attribute"), data_rules=tuple(rules),
-        fit_table=dict(fit_table), limits=dict(limits),
-        assumptions=tuple(str(a) for a in assumptions), source=str(m.get("source", "")),
+        description=_text(m, "description", ""), scheduler=scheduler,
+        tier_attribute=None if tier_attribute is None else string(tier_attribute, "tier_attribute"),
+        data_rules=tuple(rules), fit_table=dict(fit_table), limits=dict(limits),
+        assumptions=tuple(string_list(assumptions, "assumptions")), source=_text(m, "source", ""),
     )
 
 
-def shipped_pools() -> list[str]:
-    return sorted(p.stem for p in (data_dir() / "pools").glob("*.yaml"))
-
-
-def read_yaml(path: Path, what: str) -> Any:
-    """Parse a YAML file; a missing or malformed file is a ConfigError naming the line."""
-    text = read_input_text(path, what, f"give the path of a {what} YAML file.")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(what, str(path), f"is not valid YAML{line}: {problem}.",
-                          "fix the YAML syntax (indentation, colons, quotes).") from None
+def _check_limits(limits: Mapping[str, Any]) -> None:
+    """The numbers of `limits` other code reads (the checkpoint guidance)."""
+    guidance = limits.get("checkpoint_interval_hours")
+    if guidance is None:
+        return
+    where = "limits.checkpoint_interval_hours"
+    g = mapping(guidance, where, "{min: 1, max: 5, hard_max: 10}")
+    for key in ("min", "max", "hard_max"):
+        number(g.get(key), f"{where}.{key}", default=None, exclusive_minimum=0, maximum=100_000)
 
 
 def load_pool(ref: str | Path | Mapping[str, Any], *, catalog: Catalog | None = None) -> Pool:
     """A pool from a shipped name (`chtc`), a YAML path, or an inline mapping."""
     if isinstance(ref, Mapping):
         return pool_from_dict(ref, catalog=catalog, source="pool")
-    text = str(ref)
-    path = Path(text)
-    if not (text.endswith((".yaml", ".yml")) or path.exists() or "/" in text):
-        shipped = shipped_pools()
-        if text.lower() not in shipped:
-            raise ConfigError("pool", text, f"is not a shipped pool ({', '.join(shipped)}) nor a file.",
-                              "give a shipped pool name or the path of a pool YAML file.",
-                              suggestions=nearest(text, shipped))
-        path = data_dir() / "pools" / f"{text.lower()}.yaml"
+    path = resolve("pool", ref)  # a shipped name wins over a same-named entry of the cwd
     raw = read_yaml(path, "pool")
     return pool_from_dict(raw, catalog=catalog, source=str(path))

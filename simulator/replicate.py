@@ -8,7 +8,9 @@ processes; `scheduler="tcp://host:8786"` an existing Dask cluster (e.g. one star
 or Slurm with dask-jobqueue). Intervals are Student-t intervals of the replication means:
 mean ± t(0.975, R−1)·s/√R (none for a single replication). Nested metrics such as
 `utilization_by_gpu` are aggregated key by key. A progress callback `progress(done, total)`
-lets the caller draw a bar; nothing here prints.
+lets the caller draw a bar; nothing here prints. `run_replications` is the one runner: `replicate`
+and the advisor's what-if comparisons and trace replays all go through it, so the same failure
+(too few replications, an unreachable scheduler) is the same error everywhere.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from simulator.errors import ConfigError, RunFailure
 from simulator.scenario import Scenario
+
+SCHEDULER_TIMEOUT_S = 30.0      # how long to try to reach an existing Dask scheduler
 
 # t(0.975, df) for df = 1..30; beyond, the Cornish-Fisher expansion is accurate to 1e-4.
 _T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
@@ -97,50 +102,79 @@ def replicate(scenario: Scenario, replications: int | None = None, seed: int | N
               progress: Callable[[int, int], None] | None = None) -> Replicated:
     """Run `replications` (default: the scenario's) independent replications and aggregate."""
     reps = int(replications if replications is not None else scenario.replications)
-    if reps < 1:
-        raise ValueError("replications must be at least 1")
     base = int(seed if seed is not None else scenario.seed)
-    seeds = replication_seeds(base, reps)
-    results: list[dict[str, Any] | None] = [None] * reps
-    if progress:
-        progress(0, reps)
-    if scheduler is None and workers <= 0:
-        for i, ss in enumerate(seeds):
-            results[i] = run_summary(scenario, ss)
-            if progress:
-                progress(i + 1, reps)
-    else:
-        _run_dask(scenario, seeds, results, workers, scheduler, progress)
-    runs = [r for r in results if r is not None]
+    runs = run_replications([scenario], reps, base, workers=workers, scheduler=scheduler,
+                            progress=progress)[0]
     return Replicated(scenario=scenario.name, replications=reps, seed=base,
                       summary=aggregate(runs), runs=runs)
 
 
-def _run_dask(scenario: Scenario, seeds: list[np.random.SeedSequence],
-              results: list[dict[str, Any] | None], workers: int, scheduler: str | None,
-              progress: Callable[[int, int], None] | None) -> None:
+def run_replications(scenarios: Sequence[Scenario], replications: int, seed: int, *,
+                     workers: int = 1, scheduler: str | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> list[list[dict[str, Any]]]:
+    """Per scenario, the summaries of its `replications` runs in replication order, every
+    scenario with the same replication seeds (common random numbers). The one runner of every
+    simulation batch: one Dask cluster runs every scenario × replication; `workers=0` inline.
+
+    Too few `replications` or a malformed `scheduler` address is a ConfigError naming the value
+    and the fix, a scheduler that does not answer a RunFailure (see `connect`); an error inside a
+    replication propagates unchanged."""
+    if replications < 1:
+        raise ConfigError("replications", replications, "must be at least 1.",
+                          "give e.g. 10 replications.")
+    seeds = replication_seeds(seed, replications)
+    jobs = [(s, r) for s in range(len(scenarios)) for r in range(replications)]
+    out: list[list[dict[str, Any]]] = [[{} for _ in range(replications)] for _ in scenarios]
+    total = len(jobs)
+    if progress:
+        progress(0, total)
+    if scheduler is None and workers <= 0:
+        for done, (s, r) in enumerate(jobs, 1):
+            out[s][r] = run_summary(scenarios[s], seeds[r])
+            if progress:
+                progress(done, total)
+        return out
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
     if scheduler is None:
-        processes = workers > 1
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                               processes=processes, dashboard_address=None,
+                               processes=workers > 1, dashboard_address=None,
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        client = connect(scheduler)
     try:
-        remote = client.scatter(scenario, broadcast=True) if scheduler or workers > 1 else scenario
-        futures = [client.submit(run_summary, remote, ss, pure=False) for ss in seeds]
-        index = {f.key: i for i, f in enumerate(futures)}
-        done = 0
-        for fut in as_completed(futures):
-            results[index[fut.key]] = fut.result()
-            done += 1
+        remote: list[Any] = list(scenarios)
+        if scheduler or workers > 1:
+            remote = [client.scatter(s, broadcast=True) for s in scenarios]
+        futures = [client.submit(run_summary, remote[s], seeds[r], pure=False) for s, r in jobs]
+        index = {f.key: k for k, f in enumerate(futures)}
+        for done, fut in enumerate(as_completed(futures), 1):
+            s, r = jobs[index[fut.key]]
+            out[s][r] = fut.result()
             if progress:
-                progress(done, len(seeds))
+                progress(done, total)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+    return out
+
+
+def connect(scheduler: str, timeout_s: float | None = None) -> Any:
+    """A Dask client of the scheduler at `scheduler`: a ConfigError when the address does not
+    parse (exit 2 in the CLI), a RunFailure when nothing answers there in time (exit 1)."""
+    from distributed import Client
+
+    timeout = SCHEDULER_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        return Client(scheduler, timeout=timeout)
+    except ValueError as exc:
+        raise ConfigError("scheduler", scheduler, f"is not a Dask scheduler address ({exc}).",
+                          "give the address of a running Dask scheduler, e.g. tcp://host:8786.") from None
+    except (OSError, TimeoutError) as exc:
+        raise RunFailure(f"the Dask scheduler at {scheduler} cannot be reached ({exc}). To fix: "
+                         "start the scheduler, or check the address and the firewall; without a "
+                         "scheduler the replications run on this machine.",
+                         {"field": "scheduler", "value": scheduler}) from None

@@ -39,6 +39,11 @@ HEADLINE = ("makespan_hours", "mean_wait_hours", "mean_turnaround_hours", "p90_t
             "tasks_held")
 
 
+# the columns `summarize` reads
+SUMMARY_COLUMNS = ("state", "submit_hours", "finish_hours", "first_start_hours", "good_gpu_hours",
+                   "lost_gpu_hours", "overhead_gpu_hours", "total_wait_hours", "evictions")
+
+
 @dataclass(frozen=True)
 class Measures:
     """Time integrals the engine keeps over the statistics window."""
@@ -69,7 +74,8 @@ def _mean(x: np.ndarray) -> float:
 
 
 def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
-    counted = tasks[tasks["submit_hours"] >= m.window_start]  # NaN (never submitted) drops out
+    keep = (tasks["submit_hours"] >= m.window_start).to_numpy()  # NaN (never submitted) drops out
+    counted = tasks if keep.all() else tasks.loc[keep, list(SUMMARY_COLUMNS)]
     state = counted["state"].to_numpy()
     done = state == "completed"
     submit = counted["submit_hours"].to_numpy(dtype=float)
@@ -119,7 +125,7 @@ def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
 
 def build_results(columns: dict[str, Any], measures: Measures, scenario: Scenario,
                   trace: pd.DataFrame | None = None) -> Results:
-    tasks = pd.DataFrame(columns)
+    tasks = pd.DataFrame(columns, copy=False)  # the engine's columns, not copied
     tasks.insert(3, "turnaround_hours", tasks["finish_hours"] - tasks["submit_hours"])
     return Results(tasks=tasks, summary=summarize(tasks, measures), scenario=scenario.name,
                    measures=measures, trace=trace)

@@ -6,7 +6,7 @@ suggestion); the result is frozen. `to_dict()` gives back the mapping it came fr
 `with_overrides({"workload.tasks": 500, "pool.slots[0].count": 16})` builds a what-if variant
 by editing that mapping and validating it again.
 
-Keys (DESIGN §4.3), times in hours unless the name says otherwise::
+Keys (docs/DESIGN.md §4.3), times in hours unless the name says otherwise::
 
     name, description, seed, replications, warmup_hours, horizon_hours
     pool: chtc | path.yaml | {name, slots, tiers, ...}
@@ -24,8 +24,9 @@ Keys (DESIGN §4.3), times in hours unless the name says otherwise::
       {name, users, arrival: DIST, work_hours: DIST, request: {...}}
 
 Speed factors: a GPU's factor is its throughput relative to `workload.reference_gpu`; by
-default the catalog's typical-training-mix ratio (`Catalog.training_speed`: half peak TF32
-compute, half memory bandwidth), overridden per GPU by
+default the catalog's typical-training-mix ratio (`Catalog.training_speed`: a share
+`catalog.TYPICAL_COMPUTE_SHARE` of a step scales with TF32 compute, the rest with memory
+bandwidth; `catalog.describe_speed_model()` says it in words), overridden per GPU by
 `workload.speed`. Background work is expressed on the same reference GPU.
 """
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 import copy
 import enum
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +42,12 @@ from typing import Any
 
 from simulator.catalog import load_catalog
 from simulator.distributions import Distribution, parse_distribution
-from simulator.errors import ConfigError, nearest
-from simulator.pool import Pool, SlotClass, load_pool, read_yaml
+from simulator.errors import ConfigError
+from simulator.files import read_yaml
+from simulator.overrides import set_key
+from simulator.pool import Pool, SlotClass, load_pool
+from simulator.request import Request
+from simulator.validate import REQUIRED, boolean, choice, join, known_keys, mapping, number, string
 
 SCENARIO_KEYS = ("name", "description", "seed", "replications", "warmup_hours", "horizon_hours",
                  "pool", "eviction", "owner_busy_hours", "fair_share", "workload", "background",
@@ -58,6 +62,7 @@ CHECKPOINT_KEYS = ("mode", "interval_minutes", "cost_seconds", "restart_seconds"
 EVICTION_KEYS = ("time_to_eviction", "source", "assumption")
 FAIR_SHARE_KEYS = ("half_life_hours",)
 DEFAULT_HALF_LIFE_HOURS = 24.0  # HTCondor PRIORITY_HALFLIFE default: 86400 s
+MAX_REPLICATIONS = 100_000      # the most replications a scenario (or `simulate -r`) may ask for
 
 
 class CheckpointMode(enum.Enum):
@@ -74,22 +79,6 @@ class CheckpointMode(enum.Enum):
     NONE = "none"
     PERIODIC = "periodic"
     EXIT = "exit"
-
-
-@dataclass(frozen=True)
-class Request:
-    """What one job asks for (HTCondor submit-file vocabulary)."""
-
-    gpus: int = 1
-    cpus: int = 1
-    memory_gb: float = 1.0
-    gpu_memory_gb: float = 0.0
-    disk_gb: float = 0.0
-    min_capability: float = 0.0
-    job_length: str | None = None
-    is_resumable: bool = False
-    cpu_ok: bool = False
-    cpu_hours: float | None = None  # core-hours of a mean-sized task on one CPU core
 
 
 @dataclass(frozen=True)
@@ -111,7 +100,7 @@ class Workload:
     start_hours: float = 0.0
     reference_gpu: str = ""
     speed: tuple[tuple[str, float], ...] = ()
-    request: Request = Request()
+    request: Request = Request.from_gb()
     checkpoint: Checkpoint = NO_CHECKPOINT
     name: str = "workload"
     user: str = "you"
@@ -122,7 +111,7 @@ class Background:
     arrival: Distribution
     work_hours: Distribution
     users: int = 1
-    request: Request = Request()
+    request: Request = Request.from_gb()
     name: str = "background"
 
 
@@ -175,8 +164,8 @@ class Scenario:
         d = self.to_dict()
         for key, value in overrides.items():
             if str(key).startswith("pool.") and not isinstance(d.get("pool"), Mapping):
-                d["pool"] = _pool_mapping(d.get("pool", "chtc"))
-            _set_dotted(d, str(key), copy.deepcopy(value))
+                d["pool"] = pool_mapping(d.get("pool", "chtc"))
+            set_key(d, str(key), copy.deepcopy(value))
         return Scenario.from_dict(d, source=f"{self.name} with overrides")
 
     # --- derived ------------------------------------------------------------------------
@@ -192,44 +181,22 @@ class Scenario:
 
 # --- parsing helpers ------------------------------------------------------------------------
 
-def _mapping(value: Any, where: str, example: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(where, value, "must be a mapping.", f"write it as e.g. {example}.")
-    return value
-
-
-def _keys(m: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in m:
-        if key not in allowed:
-            name = f"{where}.{key}" if where else str(key)
-            raise ConfigError(name, m[key], "is not a known key.", f"use one of: {', '.join(allowed)}.",
-                              suggestions=nearest(str(key), allowed))
+# Every field is checked by simulator.validate. `_request` reads the request's fields through
+# these short forms: `positive` declares that zero is refused (exclusive_minimum=0), else zero
+# is allowed (minimum=0).
+_mapping = mapping
+_keys = known_keys
 
 
 def _number(m: Mapping[str, Any], key: str, where: str, default: Any, *, integer: bool = False,
-            positive: bool = False, hi: float = float("inf")) -> Any:
-    name = f"{where}.{key}" if where else key
-    if key not in m or m[key] is None:
-        if default is ...:
-            raise ConfigError(name, None, "is missing.", f"add {key}.")
-        return default
-    v = m[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ConfigError(name, v, "must be a number.", f"write {key} as a plain number.")
-    if integer and int(v) != v:
-        raise ConfigError(name, v, "must be a whole number.", f"write {key} as e.g. 4.")
-    if v < 0 or (positive and v == 0) or v > hi:
-        need = "greater than zero" if positive else "zero or more"
-        raise ConfigError(name, v, f"is out of range (must be {need} and at most {hi:g}).",
-                          f"give a plausible {key}.")
-    return int(v) if integer else float(v)
+            positive: bool = False, hi: float = math.inf) -> Any:
+    return number(m.get(key), join(where, key), default=REQUIRED if default is ... else default,
+                  integer=integer, maximum=None if hi == math.inf else hi,
+                  minimum=None if positive else 0, exclusive_minimum=0 if positive else None)
 
 
 def _bool(m: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    v = m.get(key, default)
-    if not isinstance(v, bool):
-        raise ConfigError(f"{where}.{key}", v, "must be true or false.", f"write {key}: true.")
-    return v
+    return boolean(m.get(key), join(where, key), default=default)
 
 
 def _request(raw: Any, where: str, pool: Pool) -> Request:
@@ -238,7 +205,7 @@ def _request(raw: Any, where: str, pool: Pool) -> Request:
     job_length = m.get("job_length")
     if job_length is not None:
         job_length = pool.tier(str(job_length), f"{where}.job_length").name
-    req = Request(
+    req = Request.from_gb(
         gpus=_number(m, "gpus", where, 1, integer=True, positive=True, hi=1024),
         cpus=_number(m, "cpus", where, 1, integer=True, positive=True, hi=4096),
         memory_gb=_number(m, "memory_gb", where, 1.0, hi=65536),
@@ -259,44 +226,40 @@ def _request(raw: Any, where: str, pool: Pool) -> Request:
 def _checkpoint(raw: Any, where: str) -> Checkpoint:
     if raw is None or (isinstance(raw, str) and raw.strip().lower() == "none"):
         return NO_CHECKPOINT
-    m = _mapping(raw, where, "{interval_minutes: 60, cost_seconds: 30, restart_seconds: 120}")
-    _keys(m, CHECKPOINT_KEYS, where)
-    interval = _number(m, "interval_minutes", where, None, positive=True, hi=1e7)
-    modes = [x.value for x in CheckpointMode]
-    mode_raw = m.get("mode", "periodic" if interval is not None else "none")
-    if mode_raw not in modes:
-        raise ConfigError(f"{where}.mode", mode_raw, f"is not a checkpoint mode ({', '.join(modes)}).",
-                          "use periodic (write and carry on) or exit (write, exit, be queued again).",
-                          suggestions=nearest(str(mode_raw), modes))
-    mode = CheckpointMode(mode_raw)
+    m = mapping(raw, where, "{interval_minutes: 60, cost_seconds: 30, restart_seconds: 120}")
+    known_keys(m, CHECKPOINT_KEYS, where)
+    interval = number(m.get("interval_minutes"), f"{where}.interval_minutes", default=None,
+                      exclusive_minimum=0, maximum=1e7)
+    mode = CheckpointMode(choice(
+        m.get("mode"), f"{where}.mode", [x.value for x in CheckpointMode],
+        default="periodic" if interval is not None else "none",
+        fix="use periodic (write and carry on) or exit (write, exit, be queued again)."))
     if mode is not CheckpointMode.NONE and interval is None:
         raise ConfigError(f"{where}.interval_minutes", None, f"is missing: mode {mode.value} needs it.",
                           "add interval_minutes, e.g. 60.")
-    restart = _number(m, "restart_seconds", where, 0.0, hi=1e7)
-    transfer = _number(m, "transfer_seconds", where, 0.0, hi=1e7)
+    # seconds a checkpoint costs: zero is meaningful (a free checkpoint, an instant restart)
+    cost, restart, transfer = (number(m.get(k), f"{where}.{k}", default=0.0, minimum=0, maximum=1e7)
+                               for k in ("cost_seconds", "restart_seconds", "transfer_seconds"))
     return Checkpoint(mode=mode,
                       interval_hours=None if mode is CheckpointMode.NONE or interval is None
                       else interval / 60.0,
-                      cost_hours=_number(m, "cost_seconds", where, 0.0, hi=1e7) / 3600.0,
+                      cost_hours=cost / 3600.0,
                       restart_hours=(restart + transfer) / 3600.0)
 
 
-def _pool_mapping(ref: Any) -> Any:
-    """The raw mapping of a pool given by name or path (for overrides of `pool.` keys)."""
+def pool_mapping(ref: Any) -> dict[str, Any]:
+    """The raw mapping of a pool given by name, path or mapping (to override `pool.` keys)."""
     if isinstance(ref, Mapping):
         return copy.deepcopy(dict(ref))
-    from simulator.catalog import data_dir
-    from simulator.pool import shipped_pools
-    text = str(ref)
-    path = Path(text)
-    if text.lower() in shipped_pools() and not path.exists():
-        path = data_dir() / "pools" / f"{text.lower()}.yaml"
-    return read_yaml(path, "pool")
+    from simulator.shipped import resolve
+    text = str(ref if ref is not None else "chtc")
+    return dict(mapping(read_yaml(resolve("pool", text), "pool"), "pool",
+                        "a pool file: {name: mypool, slots: [{gpu: L40, count: 8}]}"))
 
 
 def _parse(raw: Any, source: str) -> Scenario:
-    m = _mapping(raw, "scenario", "{pool: chtc, workload: {tasks: 10, work_hours: 2}}")
-    _keys(m, SCENARIO_KEYS, "")
+    m = mapping(raw, "scenario", "{pool: chtc, workload: {tasks: 10, work_hours: 2}}")
+    known_keys(m, SCENARIO_KEYS, "")
     catalog = load_catalog()
     pool_ref = m.get("pool", "chtc")
     try:
@@ -313,8 +276,8 @@ def _parse(raw: Any, source: str) -> Scenario:
         given = True
         ev = m["eviction"]
         if not (ev is None or (isinstance(ev, str) and ev.strip().lower() == "none")):
-            em = _mapping(ev, "eviction", "{time_to_eviction: {dist: exponential, mean: 6}}")
-            _keys(em, EVICTION_KEYS, "eviction")
+            em = mapping(ev, "eviction", "{time_to_eviction: {dist: exponential, mean: 6}}")
+            known_keys(em, EVICTION_KEYS, "eviction")
             eviction = parse_distribution(em.get("time_to_eviction"), "eviction.time_to_eviction",
                                           allow_none=True)
 
@@ -324,32 +287,35 @@ def _parse(raw: Any, source: str) -> Scenario:
         if fs is None or fs is False or (isinstance(fs, str) and fs.strip().lower() == "none"):
             half_life = None
         else:
-            fm = _mapping(fs, "fair_share", "{half_life_hours: 24}")
-            _keys(fm, FAIR_SHARE_KEYS, "fair_share")
-            half_life = _number(fm, "half_life_hours", "fair_share", DEFAULT_HALF_LIFE_HOURS,
-                                positive=True)
+            fm = mapping(fs, "fair_share", "{half_life_hours: 24}")
+            known_keys(fm, FAIR_SHARE_KEYS, "fair_share")
+            half_life = number(fm.get("half_life_hours"), "fair_share.half_life_hours",
+                               default=DEFAULT_HALF_LIFE_HOURS, exclusive_minimum=0)
 
-    w = _mapping(m.get("workload"), "workload", "{tasks: 100, work_hours: {dist: fixed, value: 3}}")
-    _keys(w, WORKLOAD_KEYS, "workload")
+    w = mapping(m.get("workload"), "workload", "{tasks: 100, work_hours: {dist: fixed, value: 3}}")
+    known_keys(w, WORKLOAD_KEYS, "workload")
     ref_gpu = catalog.get(w["reference_gpu"], "workload.reference_gpu").name \
         if w.get("reference_gpu") is not None else catalog.reference.name
     overrides: dict[str, float] = {}
     speed_raw = w.get("speed") or {}
-    _mapping(speed_raw, "workload.speed", "{L40: 0.9}")
+    mapping(speed_raw, "workload.speed", "{L40: 0.9}")
     for gpu in speed_raw:
         name = catalog.get(str(gpu), f"workload.speed.{gpu}").name
-        overrides[name] = _number(speed_raw, gpu, "workload.speed", ..., positive=True, hi=1e4)
+        overrides[name] = number(speed_raw[gpu], f"workload.speed.{gpu}", exclusive_minimum=0,
+                                 maximum=1e4)
     workload = Workload(
-        tasks=_number(w, "tasks", "workload", ..., integer=True, positive=True, hi=1e8),
+        tasks=number(w.get("tasks"), "workload.tasks", exclusive_minimum=0, integer=True,
+                     maximum=1e8),
         work_hours=_dist(w.get("work_hours"), "workload.work_hours"),
         arrival=parse_distribution(w.get("arrival"), "workload.arrival", allow_none=True),
-        start_hours=_number(w, "start_hours", "workload", 0.0, hi=1e7),
+        start_hours=number(w.get("start_hours"), "workload.start_hours", default=0.0, minimum=0,
+                           maximum=1e7),
         reference_gpu=ref_gpu,
         speed=tuple(sorted(overrides.items())),
         request=_request(w.get("request"), "workload.request", pool),
         checkpoint=_checkpoint(w.get("checkpoint"), "workload.checkpoint"),
-        name=str(w.get("name", "workload")),
-        user=str(w.get("user", "you")),
+        name=string(w.get("name"), "workload.name", default="workload", coerce=True),
+        user=string(w.get("user"), "workload.user", default="you", coerce=True),
     )
     speeds = {s.gpu: overrides.get(s.gpu, catalog.training_speed(s.gpu, reference=ref_gpu))
               for s in pool.slots}
@@ -364,8 +330,8 @@ def _parse(raw: Any, source: str) -> Scenario:
     backgrounds = []
     for i, b in enumerate(bg_list):
         where = "background" if not isinstance(bg_raw, list) else f"background[{i}]"
-        bm = _mapping(b, where, "{arrival: {dist: exponential, mean: 0.05}, work_hours: 6}")
-        _keys(bm, BACKGROUND_KEYS, where)
+        bm = mapping(b, where, "{arrival: {dist: exponential, mean: 0.05}, work_hours: 6}")
+        known_keys(bm, BACKGROUND_KEYS, where)
         if bm.get("arrival") is None:
             raise ConfigError(f"{where}.arrival", None, "is missing: background jobs need an arrival process.",
                               "add arrival: {dist: exponential, mean: 0.05} (hours between jobs).")
@@ -376,25 +342,29 @@ def _parse(raw: Any, source: str) -> Scenario:
         backgrounds.append(Background(
             arrival=_dist(bm["arrival"], f"{where}.arrival"),
             work_hours=_dist(bm.get("work_hours"), f"{where}.work_hours"),
-            users=_number(bm, "users", where, 1, integer=True, positive=True, hi=100_000),
-            request=req, name=str(bm.get("name", f"background{i}" if i else "background"))))
+            users=number(bm.get("users"), f"{where}.users", default=1, exclusive_minimum=0,
+                         integer=True, maximum=100_000),
+            request=req, name=string(bm.get("name"), f"{where}.name", coerce=True,
+                                     default=f"background{i}" if i else "background")))
 
-    warmup = _number(m, "warmup_hours", "", 0.0, hi=1e8)
-    horizon = _number(m, "horizon_hours", "", None, positive=True, hi=1e9)
+    warmup = number(m.get("warmup_hours"), "warmup_hours", default=0.0, minimum=0, maximum=1e8)
+    horizon = number(m.get("horizon_hours"), "horizon_hours", default=None, exclusive_minimum=0,
+                     maximum=1e9)
     if horizon is not None and horizon <= warmup:
         raise ConfigError("horizon_hours", horizon, f"must be later than warmup_hours ({warmup:g}).",
                           "raise horizon_hours or lower warmup_hours.")
-    seed = m.get("seed", 1)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError("seed", seed, "must be a whole number, zero or more.", "write seed: 1.")
+    seed = number(m.get("seed"), "seed", default=1, minimum=0, integer=True)
     scenario = Scenario(
         pool=pool, workload=workload, background=tuple(backgrounds), eviction=eviction,
         eviction_given=given, fair_share_half_life_hours=half_life, seed=seed,
         owner_busy_hours=parse_distribution(m.get("owner_busy_hours"), "owner_busy_hours",
                                             allow_none=True),
-        replications=_number(m, "replications", "", 20, integer=True, positive=True, hi=100_000),
+        replications=number(m.get("replications"), "replications", default=20,
+                            exclusive_minimum=0, integer=True, maximum=MAX_REPLICATIONS),
         warmup_hours=warmup, horizon_hours=horizon,
-        name=str(m.get("name", "scenario")), description=str(m.get("description", "")),
+        name=string(m.get("name"), "name", default="scenario", coerce=True),
+        description=string(m.get("description"), "description", default="", multiline=True,
+                           coerce=True),
         speed_factors=tuple(sorted(speeds.items())),
         raw=copy.deepcopy(dict(m)),
     )
@@ -410,41 +380,3 @@ def _dist(spec: Any, where: str) -> Distribution:
     assert d is not None
     return d
 
-
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
-    parts: list[str | int] = []
-    for name, index in _TOKEN.findall(key):
-        if index:
-            parts.append(int(index))
-        elif name.isdigit():
-            parts.append(int(name))
-        else:
-            parts.append(name)
-    if not parts:
-        raise ConfigError("override", key, "is not a dotted key.", "write e.g. workload.tasks=500.")
-    node: Any = d
-    for i, part in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
-        if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
-                raise ConfigError(key, value, f"index {part} is out of range.",
-                                  "use an index of an existing list entry.")
-            node = node[part]
-            continue
-        if not isinstance(node, dict):
-            raise ConfigError(key, value, f"{part!r} is not inside a mapping.", "check the key path.")
-        if node.get(part) is None or (isinstance(node.get(part), str) and not isinstance(nxt, int)):
-            node[part] = {}
-        node = node[part]
-    last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(key, value, f"index {last} is out of range.", "use an existing index.")
-        node[last] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ConfigError(key, value, "does not lead to a mapping.", "check the key path.")

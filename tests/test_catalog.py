@@ -6,6 +6,7 @@ import pytest
 
 from simulator.catalog import DTYPES, load_catalog
 from simulator.errors import ConfigError
+from simulator.shipped import catalog_path, shipped_path
 
 REQUIRED = ["GTX-1080-Ti", "P100-PCIE-16GB", "V100-PCIE-16GB", "V100-SXM2-32GB", "T4",
             "RTX-2080-Ti", "Quadro-RTX-6000", "RTX-3090", "RTX-4090", "A10", "A40", "RTX-A6000",
@@ -62,19 +63,20 @@ def test_near_miss_suggests():
     assert "L40" in err.value.suggestions
 
 
-def test_speed_factor_relative_to_reference():
+def test_peaks_fall_back_to_the_next_precision_down():
     cat = load_catalog()
-    assert cat.speed_factor("A100-SXM4-80GB") == 1.0
-    assert cat.speed_factor("H100-SXM5-80GB", "bf16") == pytest.approx(989 / 312)
-    # no bf16 on a V100: falls back to its fp32 rate against the reference's bf16
-    assert cat.speed_factor("V100-SXM2-32GB", "bf16") == pytest.approx(15.7 / 312)
+    assert cat.get("H100-SXM5-80GB").effective_peak("bf16") == (pytest.approx(989), "bf16")
+    # no bf16 on a V100: the work runs at fp16 on its tensor cores
+    assert cat.get("V100-SXM2-32GB").peak_tflops("bf16") is None
+    assert cat.get("V100-SXM2-32GB").effective_peak("bf16")[1] == "fp16"
+    assert cat.get("P100-PCIE-16GB").effective_peak("tf32") == (pytest.approx(9.3), "fp32")
     with pytest.raises(ConfigError):
         cat.get("T4").peak_tflops("int4")
     assert set(DTYPES) == {"fp32", "tf32", "fp16", "bf16", "fp8"}
 
 
 def _with_rows(tmp_path: Path, edit) -> Path:
-    src = (Path(__file__).resolve().parents[1] / "data" / "gpus.csv").read_text().splitlines()
+    src = catalog_path().read_text().splitlines()
     lines = edit(src)
     p = tmp_path / "gpus.csv"
     p.write_text("\n".join(lines) + "\n")
@@ -127,7 +129,7 @@ def test_training_speed_against_published_throughputs():
     import pandas as pd
 
     cat = load_catalog()
-    data = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "benchmarks" / "gpu_throughput.csv")
+    data = pd.read_csv(shipped_path("benchmark", "gpu_throughput"))
     data["origin"] = data["source"].str.slice(0, 60)
     precision = {"fp32_ngc_tf32": "tf32", "fp32": "tf32", "tf32": "tf32", "amp_fp16": "fp16"}
     errors = []

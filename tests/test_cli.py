@@ -48,7 +48,12 @@ def test_pools_listing_and_human_output(capsys):
 
 def test_human_output_goes_to_stderr_under_json(capsys):
     code, out, err = run_cli(capsys, "pools", "chtc", "--json")
-    json.loads(out)  # nothing but the document
+    assert code == 0
+    assert json.loads(out)["name"] == "chtc"  # nothing but the document on stdout
+    assert "Pool chtc: 122 shared GPUs + 150 backfill-only" in err  # the table, on stderr
+    assert "Length tiers" in err and "{" not in err
+    _, plain_out, plain_err = run_cli(capsys, "pools", "chtc")
+    assert "Pool chtc: 122 shared GPUs" in plain_out and plain_err == ""
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -158,14 +158,26 @@ def _run_wrapper(tmp_path: Path, program_body: str, minutes: float) -> subproces
     (tmp_path / "prog.sh").write_text("#!/bin/bash\n" + program_body + "\n")
     os.chmod(tmp_path / "prog.sh", 0o755)
     (tmp_path / WRAPPER_NAME).write_text(render_checkpoint_wrapper(request, job))
+    # timeout=: only a guard against a hung wrapper; the tests assert behaviour, not speed
     return subprocess.run(["bash", WRAPPER_NAME, "a b", "c"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=300)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_wrapper_exits_85_when_the_interval_ends(tmp_path):
-    done = _run_wrapper(tmp_path, "sleep 20", minutes=0.5 / 60)  # 0.5 s
+    # the program would run 10 minutes; the 1 s interval stops it before its last line
+    done = _run_wrapper(tmp_path, "echo $$ > prog.pid; sleep 600; touch finished", minutes=1 / 60)
     assert done.returncode == 85
-    assert "checkpoint" in done.stderr
+    assert "checkpoint interval 1s reached; exiting 85" in done.stderr
+    assert not (tmp_path / "finished").exists()  # stopped, not run to its end
+    assert not _alive(int((tmp_path / "prog.pid").read_text()))
 
 
 def test_wrapper_passes_the_programs_own_exit_code_and_arguments(tmp_path):

@@ -15,6 +15,8 @@ from advisor.logs.calibrate import MAX_EMPIRICAL_VALUES, calibrate
 from advisor.logs.generate import GeneratorConfig, write_log
 from advisor.logs.parse import JobRecord, Run
 from advisor.logs.stats import chi2_ppf, distribution, gamma_p, poisson_rate_interval
+from simulator.distributions import parse_distribution
+from simulator.scenario import Scenario
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
@@ -97,9 +99,8 @@ def test_no_evictions_gives_none_and_a_lower_bound():
     assert hi is None and lo == pytest.approx(10 / -math.log(0.025))
     frag = yaml.safe_load(cal.to_yaml())
     assert frag["eviction"] == {"time_to_eviction": "none"}
-    dists = pytest.importorskip("simulator.distributions")
-    assert dists.parse_distribution(frag["eviction"]["time_to_eviction"], "eviction",
-                                    allow_none=True) is None
+    assert parse_distribution(frag["eviction"]["time_to_eviction"], "eviction",
+                              allow_none=True) is None
 
 
 def test_fragment_from_fixtures(tmp_path):
@@ -118,10 +119,9 @@ def test_fragment_from_fixtures(tmp_path):
     work = frag["workload"]["work_hours"]
     assert work["dist"] == "empirical" and work["values"] == sorted(work["values"])
     assert len(work["values"]) == report.calibration.work_hours["n"] == 6  # exit code 0 only
-    dists = pytest.importorskip("simulator.distributions")
-    d = dists.parse_distribution(tte, "eviction.time_to_eviction")
+    d = parse_distribution(tte, "eviction.time_to_eviction")
     assert _mean(d) == pytest.approx(tte["mean"])
-    w = dists.parse_distribution(work, "workload.work_hours")
+    w = parse_distribution(work, "workload.work_hours")
     assert _mean(w) == pytest.approx(np.mean(work["values"]))
 
 
@@ -154,11 +154,10 @@ def test_many_jobs_keep_evenly_spaced_quantiles():
 
 def test_fragment_merges_into_a_scenario():
     """The fragment's keys are scenario keys: a scenario with them validates."""
-    scenario = pytest.importorskip("simulator.scenario")
     cal = analyze_logs(sorted(FIXTURES.glob("*.log"))).calibration
     frag = yaml.safe_load(cal.to_yaml())
     d = {"seed": 1, "replications": 2, "pool": "chtc",
          "workload": {"tasks": 10, "request": {"gpus": 1}, **frag["workload"]},
          "eviction": frag["eviction"]}
-    s = scenario.Scenario.from_dict(d)
+    s = Scenario.from_dict(d)
     assert s is not None

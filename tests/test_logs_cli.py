@@ -129,7 +129,7 @@ def test_not_a_log_exits_2(tmp_path, capsys, content):
 
 def test_missing_file_exits_2(tmp_path, capsys):
     code, out, err = run_cli(capsys, "logs", tmp_path / "nope.log", "--json")
-    assert code == 2 and out == ""
+    assert code == 2 and json.loads(out)["field"] == "LOGFILE"  # the error, as one JSON document
     assert "no such file" in err and "To fix" in err
 
 

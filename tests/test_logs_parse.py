@@ -22,7 +22,7 @@ EVENT_TYPES = {0, 1, 4, 5, 6, 7, 9, 12, 13, 22, 23, 24, 40}
 def logs_dir(shared_data: Path) -> Path:
     d = shared_data / "htcondor-logs"
     if not d.is_dir():
-        pytest.skip("no htcondor-logs in ../shared/data")
+        pytest.skip(f"no htcondor-logs folder at {d}")
     return d
 
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from advisor.logs import analyze_logs
 from advisor.logs.parse import Hold, JobRecord, Resource, Run
-from advisor.logs.recommend import recommend, round_disk_kb, round_memory_mb
+from advisor.logs.recommend import recommend
 from advisor.logs.report import totals
+from advisor.recommend.sizing import MEMORY_STEP_MB, round_disk_mb, round_memory_mb
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
@@ -28,7 +29,7 @@ def kinds(rec: dict) -> dict[str, list[dict]]:
 def real(shared_data: Path, name: str) -> dict:
     p = shared_data / "htcondor-logs" / name
     if not p.exists():
-        pytest.skip(f"{name} not in ../shared/data")
+        pytest.skip(f"{name} is not at {p}")
     return analyze_logs([p]).to_dict()["recommendation"]
 
 
@@ -162,13 +163,28 @@ def test_nonzero_exit_and_no_jobs():
     assert rec_for([])["findings"][0]["kind"] == "no_jobs"
 
 
-def test_rounding():
-    assert round_memory_mb(1) == 128 and round_memory_mb(129) == 256
-    assert round_memory_mb(2049) == 2304 and round_memory_mb(8193) == 9216
-    assert round_disk_kb(1) == 1024 and round_disk_kb(1025) == 2048
-    big = round_disk_kb(5 * 1024**2 + 1)
-    assert big % (100 * 1024) == 0 and 5 * 1024**2 < big <= 5 * 1024**2 + 100 * 1024
-    assert round_disk_kb(20 * 1024**2 + 1) == 21 * 1024**2
+def test_rounding_is_the_recommenders():
+    """The logs size with advisor recommend's rules: memory up to 256 MB, disk up to whole GB."""
+    assert round_memory_mb(1) == 256 and round_memory_mb(257) == 512
+    assert round_memory_mb(8193) == 8448 and round_memory_mb(4096) == 4096
+    assert round_disk_mb(1) == 1024 and round_disk_mb(1025) == 2048
+    jobs = [job(i, 1000.0) for i in range(5)]          # 1000 MB x 1.2, 500,000 KB x 1.2 of disk
+    rec = rec_for(jobs)
+    assert rec["request_memory_mb"] == 1280
+    assert rec["request_disk_kb"] == 1024**2           # 586 MB, rounded up to 1 GB
+    assert "request_disk = 1GB" in rec["submit_lines"]
+
+
+def test_submit_lines_come_from_the_htcondor_emitter():
+    """The logs' lines are the emitter's, units included (gpus_minimum_memory had none)."""
+    jobs = [job(i, 1000.0, gpus=1, gpus_used=0.9) for i in range(3)]
+    for j in jobs:
+        j.gpus_memory_mb = Resource(None, None, 20_000.0)
+    rec = rec_for(jobs)
+    assert rec["gpus_minimum_memory_mb"] == round_memory_mb(20_000 * 1.2)
+    assert rec["submit_lines"] == [
+        "request_cpus = 1", "request_memory = 1280MB", "request_disk = 1GB", "request_gpus = 1",
+        f"gpus_minimum_memory = {rec['gpus_minimum_memory_mb']}MB"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -182,7 +198,7 @@ def test_requests_cover_the_peaks(peaks, headroom):
     # every job fits the request or, re-run, the retry request (with headroom over the max)
     assert rec["request_memory_mb"] >= max(peaks) or (
         rec["retry_request_memory_mb"] >= max(peaks) * (1 + headroom) - 1e-6)
-    assert rec["request_memory_mb"] >= 128
+    assert rec["request_memory_mb"] >= MEMORY_STEP_MB
 
 
 def test_more_headroom_never_asks_for_less():

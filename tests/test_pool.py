@@ -7,6 +7,7 @@ import yaml
 
 from simulator.errors import ConfigError
 from simulator.pool import load_pool
+from simulator.shipped import shipped_path
 
 DOMAIN_GPU_LAB = {"P100-PCIE-16GB": 4, "RTX-2080-Ti": 8, "A100-SXM4-40GB": 8, "A100-SXM4-80GB": 32,
                   "L40": 30, "L40S": 16, "H100-SXM5-80GB": 8, "H200": 16}
@@ -52,7 +53,7 @@ def test_inline_pool_defaults_and_tier_lookup():
 
 
 def _write(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "data/pools/chtc.yaml").read_text())
+    data = yaml.safe_load(shipped_path("pool", "chtc").read_text())
     mutate(data)
     p = tmp_path / "pool.yaml"
     p.write_text(yaml.safe_dump(data))

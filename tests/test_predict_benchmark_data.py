@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from simulator.catalog import load_catalog
+from simulator.shipped import shipped_path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "data" / "benchmarks" / "gpu_throughput.csv"
+DATA = shipped_path("benchmark", "gpu_throughput")
 COLUMNS = ["model", "gpu", "precision", "batch_size", "throughput", "unit", "source"]
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from advisor.profiler.schema import validate_profile
+
 BASE: dict[str, Any] = {
     "schema_version": 1, "mode": "torch", "script": "train.py", "args": [],
     "device": {"kind": "cpu", "name": "Test CPU", "capability": None, "memory_gb": None},
@@ -68,10 +70,9 @@ def make_profile(**overrides: Any) -> dict[str, Any]:
 
 
 def test_make_profile_is_valid_for_the_profilers_loader() -> None:
-    schema = pytest.importorskip("advisor.profiler.schema")
-    schema.validate_profile(make_profile())
-    schema.validate_profile(make_profile(precision={"autocast_dtype": "bfloat16"},
-                                         op_classes={"matmul": {"flops": {"bfloat16": 1e12}}}))
+    validate_profile(make_profile())
+    validate_profile(make_profile(precision={"autocast_dtype": "bfloat16"},
+                                  op_classes={"matmul": {"flops": {"bfloat16": 1e12}}}))
 
 
 def test_make_profile_keeps_totals_consistent() -> None:

@@ -19,7 +19,12 @@ from advisor.cli import main
 from advisor.report import SECTION_IDS, Report, build_report, plots, write_report
 from advisor.report import html as h
 from advisor.workload import load_workload_or_profile
-from simulator.theory import daly_wall_time
+from simulator.theory import (
+    daly_interval,
+    daly_wall_time,
+    exit_driven_optimum,
+    exit_driven_wall_time,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 WORKLOADS = REPO / "examples" / "workloads"
@@ -157,7 +162,7 @@ def test_html_builders_escape_and_keep_safe_fragments() -> None:
 def test_time_to_results_extends_recommends_replications(checkpointing: Report) -> None:
     """The figure's replications start with the seeds recommend chose by: same first value(s)."""
     rec = checkpointing.recommendation
-    dist = checkpointing.distribution
+    dist = checkpointing.time_to_results
     assert dist is not None
     assert dist.replications == 4 and dist.held_runs == 0 and len(dist.values_hours) == 4
     assert dist.values_hours[0] == pytest.approx(rec.expected["time_to_results_hours"]["mean"], rel=1e-9)
@@ -180,19 +185,18 @@ def test_simulated_checkpoint_points_follow_the_exit_driven_curve(checkpointing:
     ck = checkpointing.checkpoint
     assert len(ck["simulated"]) >= 4
     for p in ck["simulated"]:
-        theory = plots.exit_driven_wall_time(ck["work_hours"], p["interval_hours"], ck["cost_hours"],
-                                             ck["restart_hours"], ck["mtte_hours"])
+        theory = exit_driven_wall_time(ck["work_hours"], p["interval_hours"], ck["cost_hours"],
+                                       ck["restart_hours"], ck["mtte_hours"])
         assert abs(p["mean_hours"] - theory) / theory < 0.08, (p, theory)
 
 
 def test_exit_driven_wall_time_is_dalys_without_restarts() -> None:
     for tau in (0.1, 0.5, 2.0):
-        assert plots.exit_driven_wall_time(40, tau, 0.01, 0.0, 6.0) == pytest.approx(
+        assert exit_driven_wall_time(40, tau, 0.01, 0.0, 6.0) == pytest.approx(
             daly_wall_time(40, tau, 0.01, 0.0, 6.0))
     # with a restart on every segment it costs more, and its optimum is longer than Daly's
-    assert plots.exit_driven_wall_time(40, 0.5, 0.01, 0.02, 6.0) > daly_wall_time(40, 0.5, 0.01, 0.02, 6.0)
-    from simulator.theory import daly_interval
-    assert plots.exit_driven_optimum(40, 0.01, 0.02, 6.0) > daly_interval(0.01, 6.0)
+    assert exit_driven_wall_time(40, 0.5, 0.01, 0.02, 6.0) > daly_wall_time(40, 0.5, 0.01, 0.02, 6.0)
+    assert exit_driven_optimum(40, 0.01, 0.02, 6.0) > daly_interval(0.01, 6.0)
 
 
 def test_no_checkpoint_request_shows_the_backfill_curve_as_hypothetical(catdog: Report) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulator import CheckpointMode, ConfigError, Scenario, load_catalog
+from simulator.shipped import shipped_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def small(**extra) -> dict:
 
 @pytest.mark.parametrize("name", ["mmc", "daly", "chtc_catdog"])
 def test_shipped_scenarios_load(name: str) -> None:
-    sc = Scenario.from_yaml(REPO / "data" / "scenarios" / f"{name}.yaml")
+    sc = Scenario.from_yaml(shipped_path("scenario", name))
     assert sc.name == name
     assert sc.workload.tasks >= 1
 

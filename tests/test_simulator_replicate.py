@@ -14,6 +14,7 @@ import pytest
 from advisor.cli import main
 from simulator import Scenario, replicate, run
 from simulator.replicate import aggregate, interval, replication_seeds, t975
+from simulator.shipped import shipped_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def test_same_results_on_local_processes() -> None:
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["simulate", str(REPO / "data/scenarios/daly.yaml"), "--replications", "5",
+    code = main(["simulate", str(shipped_path("scenario", "daly")), "--replications", "5",
                  "--seed", "3", "--workers", "0", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
@@ -98,7 +99,7 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_human_table_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", str(REPO / "data/scenarios/mmc.yaml"), "-r", "2", "-w", "0"]) == 0
+    assert main(["simulate", str(shipped_path("scenario", "mmc")), "-r", "2", "-w", "0"]) == 0
     assert "mean_wait_hours" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("workload: {tasks: 1, work_hour: 2}\n")
@@ -106,12 +107,12 @@ def test_cli_human_table_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "work_hour" in err and "work_hours" in err and "Traceback" not in err
     assert main(["simulate", str(tmp_path / "missing.yaml")]) == 2
-    assert main(["simulate", str(REPO / "data/scenarios/daly.yaml"), "-r", "0"]) == 2
+    assert main(["simulate", str(shipped_path("scenario", "daly")), "-r", "0"]) == 2
 
 
 def test_cli_default_dask_in_a_subprocess() -> None:
     proc = subprocess.run([sys.executable, "-m", "advisor.cli", "simulate",
-                           str(REPO / "data/scenarios/daly.yaml"), "-r", "3", "--json"],
+                           str(shipped_path("scenario", "daly")), "-r", "3", "--json"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -24,6 +24,7 @@ from advisor.traces import (
     window,
 )
 from simulator.scenario import Scenario
+from simulator.shipped import shipped_path
 
 JOBS = """submit_s,start_s,end_s,gpus,gpu_type
 0,0,3600,1,
@@ -102,7 +103,7 @@ def test_bad_trace(tmp_path: Path, text: str, match: str) -> None:
 
 
 def test_scenario_with_trace_background(tiny: tuple[Path, Path], repo: Path) -> None:
-    s = Scenario.from_yaml(repo / "data" / "scenarios" / "chtc_catdog.yaml")
+    s = Scenario.from_yaml(shipped_path("scenario", "chtc_catdog"))
     new, derived = scenario_with_trace_background(s, load_trace(tiny[0]))
     assert [b.name for b in new.background] == ["trace-1gpu", "trace-2gpu"]
     assert new.background[1].request.gpus == 2 and new.background[0].users == 20
@@ -112,8 +113,7 @@ def test_scenario_with_trace_background(tiny: tuple[Path, Path], repo: Path) -> 
 
 def test_cli_background_trace(tiny: tuple[Path, Path], tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    d = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "scenarios" / "mmc.yaml")
-                       .read_text())
+    d = yaml.safe_load(shipped_path("scenario", "mmc").read_text())
     d["workload"]["tasks"] = 200
     d["warmup_hours"] = 0
     path = tmp_path / "s.yaml"
@@ -141,7 +141,7 @@ def test_cli_background_trace(tiny: tuple[Path, Path], tmp_path: Path,
 def alibaba(shared_data: Path) -> Trace:
     d = shared_data / "traces" / "alibaba-gpu-2023"
     if not d.is_dir():
-        pytest.skip("the Alibaba trace sample is not present")
+        pytest.skip(f"the Alibaba trace sample is not at {d}")
     return load_trace(d / "openb_pod_list_default.csv", d / "openb_node_list_gpu_node.csv")
 
 

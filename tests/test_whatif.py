@@ -14,13 +14,14 @@ from advisor.cli import main
 from advisor.whatif import build_variants, compare
 from advisor.whatif.compare import METRICS, intervals_overlap, paired_difference
 from simulator.scenario import Scenario
+from simulator.shipped import shipped_path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def small_mmc(tasks: int = 1200) -> dict[str, Any]:
-    """data/scenarios/mmc.yaml (8 GPUs, ρ = 0.9) cut down to run in well under a second."""
-    d = yaml.safe_load((REPO / "data" / "scenarios" / "mmc.yaml").read_text())
+    """The shipped mmc scenario (8 GPUs, ρ = 0.9) cut down to run in well under a second."""
+    d = yaml.safe_load(shipped_path("scenario", "mmc").read_text())
     d["workload"]["tasks"] = tasks
     d["warmup_hours"] = 20
     d["replications"] = 4
@@ -134,6 +135,6 @@ def test_cli_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_pool_override(capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(REPO / "data" / "scenarios" / "chtc_catdog.yaml")
+    path = str(shipped_path("scenario", "chtc_catdog"))
     assert main(["whatif", path, "--pool", "nosuchpool", "--vary", "workload.tasks=10"]) == 2
     assert "is not a shipped pool" in capsys.readouterr().err

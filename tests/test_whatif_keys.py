@@ -13,13 +13,14 @@ from advisor.whatif import make_variant
 from advisor.whatif.keys import apply_change, parse_value, parse_variant, valid_keys
 from simulator.pool import SlotClass
 from simulator.scenario import Scenario
+from simulator.shipped import shipped_path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def catdog() -> Scenario:
-    return Scenario.from_yaml(REPO / "data" / "scenarios" / "chtc_catdog.yaml")
+    return Scenario.from_yaml(shipped_path("scenario", "chtc_catdog"))
 
 
 def _slot(s: Scenario, label: str) -> SlotClass:
@@ -123,7 +124,7 @@ def test_bad_keys(catdog: Scenario, text: str, match: str) -> None:
 
 
 def test_cli_typo_exit_2_with_suggestion(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(repo / "data" / "scenarios" / "chtc_catdog.yaml")
+    path = str(shipped_path("scenario", "chtc_catdog"))
     assert main(["whatif", path, "--vary", "pool.slot.H100.count=+16", "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert "Did you mean 'pool.slots.H100.count'" in err and "Traceback" not in err

@@ -2,7 +2,9 @@
 
 Statuses: `fail` (not a fit), `checkpoint` (HTC-able only with checkpointing), `warn`, `ok`,
 `info`. Sources of the thresholds: the pool file (tiers, data rules, fit table, limits) and
-DOMAIN.md; the transfer-overhead figures used for batching are stated as assumptions.
+docs/DOMAIN.md; the transfer-overhead figures used for batching are stated as assumptions. The pool
+answers its own questions (transfer route, GPUs per server, tier limits); the wall-time formulas
+are `simulator.theory`'s.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from advisor.assess.runtime import GpuOption
+from advisor.units import fmt_hours
 from advisor.workload import Workload
 from simulator.catalog import Catalog
 from simulator.pool import Pool, Tier
+from simulator.theory import no_checkpoint_wall_time
 
 TARGET_JOB_HOURS = 1.0          # batch short items into jobs of about an hour
 MIN_JOB_MINUTES = 10.0          # below this, per-job overhead dominates
 TRANSFER_GBPS = 0.1             # assumption: 100 MB/s from the access point or OSDF cache
 JOB_STARTUP_S = 60.0            # assumption: match, start, container set-up
 CHECKPOINT_OVERHEAD_LIMIT = 0.25  # expected time lost to evictions without checkpoints
+NEVER_FINISHES_FACTOR = 1e6     # beyond this many times the work, say "never finishes"
 
 
 @dataclass
@@ -65,38 +70,8 @@ class Context:
         return weighted[-1][0]
 
 
-def fmt_hours(h: float) -> str:
-    if h < 1 / 60:
-        return f"{h * 3600:.0f} s"
-    if h < 1:
-        return f"{h * 60:.0f} min"
-    if h < 48:
-        return f"{h:.1f} h"
-    return f"{h / 24:.1f} days"
-
-
 def tier_runtime(t: Tier) -> str:
     return fmt_hours(t.max_hours)
-
-
-def shortest_tier(pool: Pool, hours: float) -> Tier | None:
-    fitting = [t for t in pool.tiers if t.max_hours >= hours]
-    return min(fitting, key=lambda t: t.max_hours) if fitting else None
-
-
-def per_user_gpus(pool: Pool, tier: Tier | None) -> int:
-    """GPUs one user can hold at once in `tier` (all shared GPUs when there is no limit)."""
-    if tier is None:
-        return pool.shared_gpus
-    limit = tier.per_user_limit(pool.shared_gpus)
-    return pool.shared_gpus if limit is None else min(limit, pool.shared_gpus)
-
-
-def expected_wall_without_checkpoints(work_h: float, mtte_h: float, restart_h: float = 0.0) -> float:
-    """E[wall] of `work_h` hours of work under exponential interruptions (mean `mtte_h`), no
-    checkpoints: M·e^{R/M}·(e^{T/M} − 1) (DOMAIN.md, checkpoint interval theory)."""
-    x = min(work_h / mtte_h, 700.0)
-    return mtte_h * math.exp(restart_h / mtte_h) * math.expm1(x)
 
 
 def rule_nodes(ctx: Context) -> list[Check]:
@@ -114,9 +89,7 @@ def rule_gpus_per_task(ctx: Context) -> list[Check]:
     g = ctx.workload.per_task.gpus
     if g == 0:
         return [Check("gpus", "ok", "The task needs no GPU.")]
-    per_server = [s.count // s.servers for s in ctx.pool.slots if s.servers]
-    # Where the pool file does not say how GPUs sit in servers, assume the common 8 per server.
-    most = max(per_server, default=min(8, max((s.count for s in ctx.pool.slots), default=0)))
+    most = ctx.pool.max_gpus_per_server
     ok_gpus = ctx.pool.fit_table.get("gpus", {}).get("ok")
     if g > most:
         return [Check("gpus", "fail", f"Each task needs {g} GPUs on one machine; the largest "
@@ -186,14 +159,14 @@ def rule_runtime(ctx: Context) -> list[Check]:
     else:
         default = pool.default_tier or pool.tiers[0]
         longest = max(pool.tiers, key=lambda t: t.max_hours)
-        tier = shortest_tier(pool, hours)
+        tier = pool.shortest_tier(hours)
         if tier is not None and hours <= default.max_hours:
             checks.append(Check("runtime", "ok", f"{span}: fits the `{tier.name}` tier "
                                 f"({tier_runtime(tier)}) with room to spare." if hours < 0.8 * tier.max_hours
                                 else f"{span}: fits the `{tier.name}` tier ({tier_runtime(tier)}), "
                                 "but with little margin.", numbers={"tier": tier.name}))
         elif tier is not None:
-            limit = per_user_gpus(pool, tier)
+            limit = pool.user_gpu_limit(tier)
             short = min(pool.tiers, key=lambda t: t.max_hours)
             waves = math.ceil(w.tasks / max(limit, 1))
             text = (f"{span}: needs the `{tier.name}` tier ({tier_runtime(tier)}), where one user "
@@ -202,7 +175,7 @@ def rule_runtime(ctx: Context) -> list[Check]:
                 checks.append(Check("runtime", "checkpoint", text + f": {w.tasks} tasks would run "
                                     f"{limit} at a time, in {waves} waves (~{fmt_hours(waves * hours)}). "
                                     f"Checkpointing lets each task run as a chain of jobs in the "
-                                    f"`{short.name}` tier ({per_user_gpus(pool, short)} GPUs per user) "
+                                    f"`{short.name}` tier ({pool.user_gpu_limit(short)} GPUs per user) "
                                     "and on backfill.", numbers={"tier": tier.name, "limit": limit}))
             elif w.tasks > limit:
                 checks.append(Check("runtime", "warn", text + f": {w.tasks} tasks would run {limit} "
@@ -238,11 +211,12 @@ def _eviction_checks(ctx: Context, hours: float) -> list[Check]:
     shared_evicting = [s for s in evicting if not s.backfill_only]
     if shared_evicting:
         mtte = min(s.time_to_eviction.mean for s in shared_evicting if s.time_to_eviction)
-        wall = expected_wall_without_checkpoints(hours, mtte)
+        wall = no_checkpoint_wall_time(hours, 0.0, mtte)
         overhead = wall / hours - 1
         ctx.facts["eviction_overhead_without_checkpoints"] = overhead
         took = (f"{fmt_hours(wall)} on average (+{overhead:.0%})" if overhead < 10
-                else f"over {overhead:.0f}× as long, in practice never finishing")
+                else f"over {overhead:.0f}× as long, in practice never finishing"
+                if overhead < NEVER_FINISHES_FACTOR else "so long that it never finishes, in practice")
         text = (f"Every slot in {pool.name} can be preempted (mean time to eviction {mtte:g} h, "
                 f"assumed): without checkpoints a {fmt_hours(hours)} task takes {took}.")
         if overhead > CHECKPOINT_OVERHEAD_LIMIT and w.can_checkpoint:
@@ -252,13 +226,6 @@ def _eviction_checks(ctx: Context, hours: float) -> list[Check]:
         else:
             out.append(Check("eviction", "ok", text))
     return out
-
-
-def _transfer_route(pool: Pool, size_gb: float) -> Any:
-    for rule in sorted(pool.data_rules, key=lambda r: float("inf") if r.max_gb is None else r.max_gb):
-        if rule.max_gb is None or size_gb <= rule.max_gb:
-            return rule
-    return None
 
 
 def rule_data(ctx: Context) -> list[Check]:
@@ -271,7 +238,7 @@ def rule_data(ctx: Context) -> list[Check]:
     for what, size in (("input", per.input_gb), ("shared input (model/container)", w.shared_input_gb)):
         if size <= 0 or not pool.data_rules:
             continue
-        route = _transfer_route(pool, size)
+        route = pool.transfer_route(size)
         if route is None:
             continue
         if route.method == "facilitator":
@@ -292,7 +259,7 @@ def rule_data(ctx: Context) -> list[Check]:
         out.append(Check("data", "warn", f"{per.input_gb:g} GB of input per job is above the "
                          f"{pool.name} fit table's {ok_in:g} GB: talk to a facilitator."))
     if per.output_gb > 1 and pool.data_rules:
-        route = _transfer_route(pool, per.output_gb)
+        route = pool.transfer_route(per.output_gb)
         if route is not None and route.method != "transfer_input_files":
             out.append(Check("data", "info", f"{per.output_gb:g} GB of output per task: send it "
                              "back through staging rather than to the access point "
@@ -307,8 +274,8 @@ def rule_cpu_vs_gpu(ctx: Context) -> list[Check]:
     if per.cpu_hours is None or hours is None or pool.cpu_slots is None:
         return []
     job_hours = max(TARGET_JOB_HOURS, hours)
-    tier = shortest_tier(pool, job_hours)
-    n_gpu = min(per_user_gpus(pool, tier), sum(o.shared for o in ctx.usable))
+    tier = pool.shortest_tier(job_hours)
+    n_gpu = min(pool.user_gpu_limit(tier), sum(o.shared for o in ctx.usable))
     gpu_wall = w.tasks * hours / max(n_gpu, 1)
     cores_per_task = max(1, math.ceil(per.memory_gb / pool.cpu_slots.memory_gb))
     concurrent = max(1, pool.cpu_slots.count // cores_per_task)

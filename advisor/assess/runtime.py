@@ -4,7 +4,8 @@ Two sources, in order of trust:
 1. a measured profile (`per_task.profile`): the predictor (`advisor.predict`) gives the step time
    and device memory on each GPU; the task takes `steps` such steps;
 2. otherwise `gpu_hours` on the reference GPU, scaled by a *typical training mix* speed model:
-   `Catalog.training_speed` (half peak compute at the work's precision, half memory bandwidth),
+   `Catalog.training_speed` (a share `TYPICAL_COMPUTE_SHARE` of a step scales with the compute
+   achieved at the work's precision, the rest with memory bandwidth; `describe_speed_model()`),
    the first-order estimate the simulator also uses by default; the output says it is one.
 """
 
@@ -17,7 +18,7 @@ from advisor.workload import Workload
 from simulator.catalog import Catalog
 from simulator.pool import Pool
 
-CUDA_CONTEXT_GB = 0.5       # DOMAIN.md: the CUDA context costs ~300-500 MB beyond the allocator
+CUDA_CONTEXT_GB = 0.5       # docs/DOMAIN.md §5: the CUDA context costs ~300-500 MB beyond the allocator
 MEMORY_MARGIN = 0.10        # headroom on top of the stated or predicted device memory
 DEFAULT_PRECISION = "tf32"  # PyTorch's default for convolutions on >= 8.0; fp32 elsewhere
 

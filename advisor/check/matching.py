@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from advisor.check.commands import KNOWN_COMMANDS
-from advisor.check.submitfile import SubmitFile, parse_quantity
+from advisor.check.submitfile import SubmitFile
 from simulator.pool import Pool, SlotClass
+from simulator.request import BARE_UNIT_MB, Request, gib_to_mib, parse_quantity
 
 _LEGACY_CAP = re.compile(r"(?i)\b(?:TARGET\.)?CUDACapability\s*(>=|>)\s*([0-9.]+)")
 _LEGACY_MEM = re.compile(r"(?i)\b(?:TARGET\.)?CUDAGlobalMemoryMb\s*(>=|>)\s*([0-9.]+)")
@@ -23,19 +24,34 @@ _LEGACY_MEM = re.compile(r"(?i)\b(?:TARGET\.)?CUDAGlobalMemoryMb\s*(>=|>)\s*([0-
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What the submit file asks for, in plain units (None: not set or not a number)."""
+    """What a submit file asks for: the one `Request`, as far as the file states it.
 
-    gpus: int
-    cpus: int | None
-    memory_mb: float | None
-    disk_mb: float | None
-    min_capability: float | None
-    max_capability: float | None
-    min_gpu_memory_mb: float | None
-    legacy_min_capability: float | None
-    legacy_min_gpu_memory_mb: float | None
-    is_resumable: bool
+    Not a second request type, a view of the file: a submit file may leave a command out
+    (HTCondor then applies the pool's default) or give an expression where a number goes, and
+    `check` speaks only of what the file states. So `stated` names the Request fields the file
+    gives a number for (request_cpus and request_gpus always have one: HTCondor's defaults, 1
+    and 0); the other fields hold Request's defaults and are not read. Beside the request, a
+    file can say what a Request cannot: old-style floors inside `requirements`, and a
+    misspelt command read as request_gpus.
+    """
+
+    request: Request
+    stated: frozenset[str]
+    legacy_min_capability: float | None = None
+    legacy_min_gpu_memory_mb: float | None = None
     gpus_assumed_from: str | None = None   # a misspelled command (request_gpu) read as request_gpus
+
+    def given(self, name: str) -> Any:
+        """The Request field `name` as the file states it; None when it does not."""
+        return getattr(self.request, name) if name in self.stated else None
+
+    @property
+    def gpus(self) -> int:
+        return self.request.request_gpus
+
+    @property
+    def is_resumable(self) -> bool:
+        return self.request.is_resumable
 
 
 def _number(text: str | None) -> float | None:
@@ -57,40 +73,29 @@ def job_request(sub: SubmitFile) -> JobRequest:
             if (a.before_queue and not a.is_attribute and key not in KNOWN_COMMANDS
                     and difflib.get_close_matches(key, ["request_gpus"], n=1, cutoff=0.8)):
                 gpus, assumed = _number(a.value), a.key
+    values: dict[str, Any] = {"request_gpus": int(gpus) if gpus is not None else 0,
+                              "is_resumable": (sub.value("+is_resumable") or "").strip().lower() == "true"}
     cpus = _number(sub.value("request_cpus"))
-    mem = parse_quantity(sub.value("request_memory") or "", 1.0) if sub.has("request_memory") else None
-    disk = parse_quantity(sub.value("request_disk") or "", 1 / 1024) if sub.has("request_disk") else None
-    gmem = (parse_quantity(sub.value("gpus_minimum_memory") or "", 1.0)
-            if sub.has("gpus_minimum_memory") else None)
+    if cpus is not None or not sub.has("request_cpus"):
+        values["request_cpus"] = int(cpus) if cpus is not None else 1
+    for command, name in (("request_memory", "request_memory_mb"), ("request_disk", "request_disk_mb"),
+                          ("gpus_minimum_memory", "gpus_minimum_memory_mb")):
+        q = parse_quantity(sub.value(command) or "", BARE_UNIT_MB[command]) if sub.has(command) else None
+        if q is not None and q.mb is not None:
+            values[name] = q.mb
+    for name in ("gpus_minimum_capability", "gpus_maximum_capability"):
+        x = _number(sub.value(name))
+        if x is not None:
+            values[name] = x
     requirements = sub.value("requirements") or ""
     cap = _LEGACY_CAP.search(requirements)
     lmem = _LEGACY_MEM.search(requirements)
-    resumable = (sub.value("+is_resumable") or "").strip().lower() == "true"
     return JobRequest(
-        gpus=int(gpus) if gpus is not None else 0,
-        cpus=int(cpus) if cpus is not None else (1 if not sub.has("request_cpus") else None),
-        memory_mb=mem.mb if mem else None,
-        disk_mb=disk.mb if disk else None,
-        min_capability=_number(sub.value("gpus_minimum_capability")),
-        max_capability=_number(sub.value("gpus_maximum_capability")),
-        min_gpu_memory_mb=gmem.mb if gmem else None,
+        request=Request(**values), stated=frozenset(values),
         legacy_min_capability=float(cap.group(2)) if cap else None,
         legacy_min_gpu_memory_mb=float(lmem.group(2)) if lmem else None,
-        is_resumable=resumable,
         gpus_assumed_from=assumed if gpus is not None else None,
     )
-
-
-DEFAULT_GPUS_PER_SERVER = 8
-
-
-def gpus_per_server(slot: SlotClass, pool: Pool | None = None) -> int:
-    """GPUs on one server of this class. Where the pool file gives no server count, assume the
-    largest server the pool file does describe (or 8), never more than the class has."""
-    if slot.servers:
-        return slot.count // slot.servers
-    known = [s.count // s.servers for s in (pool.slots if pool else ()) if s.servers]
-    return min(slot.count, max(known, default=DEFAULT_GPUS_PER_SERVER))
 
 
 @dataclass(frozen=True)
@@ -106,38 +111,42 @@ def clauses(sub: SubmitFile, req: JobRequest, pool: Pool) -> list[Clause]:
     gpus_line = sub.line("request_gpus") or (sub.line(req.gpus_assumed_from) if req.gpus_assumed_from else None)
     named = f"{req.gpus_assumed_from} = {req.gpus}, read as request_gpus" if req.gpus_assumed_from else f"request_gpus = {req.gpus}"
     out = [Clause("request_gpus", gpus_line, f"{named} (GPUs on one server)",
-                  lambda s: gpus_per_server(s, pool) >= req.gpus)]
+                  lambda s: pool.gpus_per_server(s) >= req.gpus)]
 
     def at_least(command: str, text: str, attr: Callable[[SlotClass], float], floor: float,
                  line_of: str | None = None) -> None:
         out.append(Clause(command, sub.line(line_of or command), text,
                           lambda s: attr(s) >= floor - 1e-9))
 
-    if req.min_capability is not None:
-        at_least("gpus_minimum_capability", f"capability >= {req.min_capability:g}",
-                 lambda s: s.capability, req.min_capability)
-    if req.max_capability is not None:
-        ceiling = req.max_capability
+    floor = req.given("gpus_minimum_capability")
+    if floor is not None:
+        at_least("gpus_minimum_capability", f"capability >= {floor:g}", lambda s: s.capability, floor)
+    ceiling = req.given("gpus_maximum_capability")
+    if ceiling is not None:
         out.append(Clause("gpus_maximum_capability", sub.line("gpus_maximum_capability"),
                           f"capability <= {ceiling:g}", lambda s: s.capability <= ceiling + 1e-9))
-    if req.min_gpu_memory_mb is not None:
-        at_least("gpus_minimum_memory", f"GPU memory >= {req.min_gpu_memory_mb:.0f} MB",
-                 lambda s: s.gpu_memory_mb, req.min_gpu_memory_mb)
+    gpu_memory = req.given("gpus_minimum_memory_mb")
+    if gpu_memory is not None:
+        at_least("gpus_minimum_memory", f"GPU memory >= {gpu_memory:.0f} MB",
+                 lambda s: s.gpu_memory_mb, gpu_memory)
     if req.legacy_min_capability is not None:
         at_least("requirements", f"CUDACapability >= {req.legacy_min_capability:g}",
                  lambda s: s.capability, req.legacy_min_capability)
     if req.legacy_min_gpu_memory_mb is not None:
         at_least("requirements", f"CUDAGlobalMemoryMb >= {req.legacy_min_gpu_memory_mb:.0f}",
                  lambda s: s.gpu_memory_mb, req.legacy_min_gpu_memory_mb)
-    if req.cpus is not None:
-        at_least("request_cpus", f"request_cpus = {req.cpus} (CPUs per GPU x {g} in the pool model)",
-                 lambda s: s.cpus * g, req.cpus)
-    if req.memory_mb is not None:
-        at_least("request_memory", f"request_memory = {req.memory_mb:.0f} MB (host memory per GPU x {g})",
-                 lambda s: s.memory_gb * 1024 * g, req.memory_mb)
-    if req.disk_mb is not None:
-        at_least("request_disk", f"request_disk = {req.disk_mb:.0f} MB (disk per GPU x {g})",
-                 lambda s: s.disk_gb * 1024 * g, req.disk_mb)
+    cpus = req.given("request_cpus")
+    if cpus is not None:
+        at_least("request_cpus", f"request_cpus = {cpus} (CPUs per GPU x {g} in the pool model)",
+                 lambda s: s.cpus * g, cpus)
+    memory = req.given("request_memory_mb")
+    if memory is not None:
+        at_least("request_memory", f"request_memory = {memory:.0f} MB (host memory per GPU x {g})",
+                 lambda s: gib_to_mib(s.memory_gb) * g, memory)
+    disk = req.given("request_disk_mb")
+    if disk is not None:
+        at_least("request_disk", f"request_disk = {disk:.0f} MB (disk per GPU x {g})",
+                 lambda s: gib_to_mib(s.disk_gb) * g, disk)
     out.append(Clause("+is_resumable", sub.line("+is_resumable"),
                       "owned GPUs only as backfill (+is_resumable = true)",
                       lambda s: req.is_resumable or not s.backfill_only))

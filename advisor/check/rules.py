@@ -1,6 +1,6 @@
 """The rules `advisor check` applies. Each takes the parsed file and the pool and yields findings.
 
-Facts behind them (DOMAIN.md): units of request_memory (MB) and request_disk (KiB) without a
+Facts behind them (docs/DOMAIN.md §1-§4): units of request_memory (MB) and request_disk (KiB) without a
 suffix; `gpus_*` ignored without `request_gpus`; a second `requirements` replaces the first;
 `+is_resumable` (ClassAd names ignore case, but `IsResumable` is another attribute); CHTC's
 `+GPUJobLength` tiers and the OSPool's `+JobDurationCategory`; backfill suits jobs under 4-6 h
@@ -25,7 +25,7 @@ from advisor.check.commands import (
     STANDARD_RESOURCES,
 )
 from advisor.check.findings import Finding
-from advisor.check.matching import JobRequest, analyze, gpus_per_server, job_request
+from advisor.check.matching import JobRequest, analyze, job_request
 from advisor.check.secrets import SECRET_FILES, SECRET_NAME, find_secrets, redact
 from advisor.check.submitfile import Assignment, SubmitFile, parse_quantity
 from simulator.pool import Pool, Tier
@@ -337,7 +337,7 @@ def match(ctx: Context) -> Iterator[Finding]:
 def _match_fix(command: str, ctx: Context) -> str:
     slots = ctx.pool.slots
     if command == "request_gpus":
-        most = max(gpus_per_server(s, ctx.pool) for s in slots)
+        most = ctx.pool.max_gpus_per_server
         return f"request at most {most} GPUs per job (request_gpus = {most}), or split the work into more jobs."
     if command in ("gpus_minimum_capability", "requirements"):
         best = max(s.capability for s in slots)
@@ -511,9 +511,8 @@ def data(ctx: Context) -> Iterator[Finding]:
                      "without that requirement the job may land elsewhere and fail to start.",
                      f"add `requirements = ({attribute} == true)` (merged into any existing requirements).")
     base = Path(ctx.sub.path).parent
-    rules = ctx.pool.data_rules
-    first = rules[0] if rules else None
-    if first is None or first.max_gb is None:
+    direct = ctx.pool.transfer_route(0.0)   # the route of the smallest files
+    if direct is None or direct.max_gb is None:
         return
     for e in entries:
         if "://" in e:
@@ -523,12 +522,15 @@ def data(ctx: Context) -> Iterator[Finding]:
             size_gb = p.stat().st_size / 1024 ** 3 if p.is_file() else None
         except OSError:
             size_gb = None
-        if size_gb is not None and size_gb > first.max_gb:
-            better = next((r for r in rules if r.max_gb is None or size_gb <= r.max_gb), rules[-1])
+        better = ctx.pool.transfer_route(size_gb) if size_gb is not None else None
+        if size_gb is not None and better is not direct:
+            how = (f"use {better.method}: {better.how}." if better is not None
+                   else "split it into files of at most "
+                   f"{max(r.max_gb or 0.0 for r in ctx.pool.data_rules):g} GB (the pool's largest route).")
             yield _f("large-input", "warning", a.line, a.key,
                      f"{e} is {size_gb:.1f} GB; pool {ctx.pool.name!r} sends files over "
-                     f"{first.max_gb:g} GB another way ({first.source or 'pool data rules'}).",
-                     f"use {better.method}: {better.how}.")
+                     f"{direct.max_gb:g} GB another way ({direct.source or 'pool data rules'}).",
+                     how)
 
 
 def run_rules(sub: SubmitFile, pool: Pool) -> tuple[list[Finding], dict[str, Any]]:

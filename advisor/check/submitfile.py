@@ -11,14 +11,15 @@ from pathlib import Path
 
 import htcondor2
 
+from advisor.check.findings import Finding
+from advisor.check.safety import neutralise
+from advisor.check.secrets import SECRET_NAME, find_secrets, redact
 from advisor.errors import InputError
+from simulator.request import parse_quantity as parse_quantity  # re-exported: the one unit rule
 
 # Lines that are not assignments in the submit language.
 DIRECTIVES = ("if", "elif", "else", "endif", "include", "use", "error", "warning")
 _ASSIGN = re.compile(r"^\s*([A-Za-z_+][A-Za-z0-9_.+\-]*)\s*=(.*)$")
-_UNITS_MB = {"": None, "K": 1 / 1024, "KB": 1 / 1024, "M": 1.0, "MB": 1.0, "G": 1024.0,
-             "GB": 1024.0, "T": 1024.0 ** 2, "TB": 1024.0 ** 2}
-_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class SubmitFile:
     submit: htcondor2.Submit
     assignments: list[Assignment] = field(default_factory=list)
     queue_lines: list[tuple[int, str]] = field(default_factory=list)   # (line, arguments)
+    # What reading found before any rule ran: command includes, macro cycles (see safety.py).
+    findings: list[Finding] = field(default_factory=list)
 
     def all(self, key: str) -> list[Assignment]:
         """Every assignment of `key` (case-insensitive; `+x` == `MY.x`) before the first queue."""
@@ -125,14 +128,40 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def _shown(stmt: str) -> str:
+    """A statement for an error message: secrets masked, and nothing after a secret-like name."""
+    text = redact(stmt.strip())
+    first = text.split(None, 1)[0] if text.split() else ""
+    if re.fullmatch(SECRET_NAME, first.lstrip("+"), re.I) or find_secrets(text):
+        return f"{first} ***" if first else "***"
+    return text[:80]
+
+
 def parse_submit_text(text: str, path: str = "<submit file>") -> SubmitFile:
-    """Parse a submit description; a statement HTCondor cannot read is an InputError (exit 2)."""
+    """Parse a submit description; a statement HTCondor cannot read is an InputError (exit 2).
+
+    Nothing in the file runs: `advisor.check.safety.neutralise` removes command includes, file
+    includes and macro cycles first (reported in `SubmitFile.findings`), and the bindings only
+    see what is left."""
+    safe = neutralise(text, path)
     assignments: list[Assignment] = []
     queues: list[tuple[int, str]] = []
     in_items = False   # inside the item list of `queue x in (` ... `)`
-    for number, stmt in _logical_lines(text):
+    here: tuple[int, str, str, list[str]] | None = None   # inside `NAME @=TAG` ... `@TAG`
+    for number, stmt in _logical_lines(safe.scan_text):
+        if here is not None:
+            if stmt.strip() == "@" + here[2]:
+                assignments.append(Assignment(here[0], here[1], "\n".join(here[3]), not queues))
+                here = None
+            else:
+                here[3].append(stmt.strip())
+            continue
         if in_items:
             in_items = stmt.strip() != ")"
+            continue
+        heredoc = re.match(r"^\s*([A-Za-z_+][A-Za-z0-9_.+\-]*)\s*@=\s*(\S*)\s*$", stmt)
+        if heredoc:
+            here = (number, heredoc.group(1), heredoc.group(2), [])
             continue
         word = stmt.strip().split(None, 1)[0].lower()
         if word == "queue":
@@ -146,15 +175,20 @@ def parse_submit_text(text: str, path: str = "<submit file>") -> SubmitFile:
             continue
         if word in DIRECTIVES or stmt.strip().startswith("@"):
             continue
-        raise InputError(f"line {number}", stmt.strip()[:80],
+        raise InputError(f"line {number}", _shown(stmt),
                          "is neither `command = value`, a queue statement nor a directive.",
                          "write it as `command = value` (or comment it out with #).", source=path)
+    if here is not None:
+        raise InputError(f"line {here[0]}", f"{here[1]} @={here[2]}",
+                         f"starts a multi-line value that no `@{here[2]}` line ends.",
+                         f"end it with a line `@{here[2]}`.", source=path)
     try:
-        submit = htcondor2.Submit(text)
+        submit = htcondor2.Submit(safe.bindings_text)
     except (ValueError, RuntimeError, htcondor2.HTCondorException) as exc:
-        raise InputError("submit file", path, f"HTCondor cannot parse it ({exc}).",
+        raise InputError("submit file", path, f"HTCondor cannot parse it ({redact(str(exc))}).",
                          "fix the syntax; condor_submit -dry-run shows where it stops.") from None
-    return SubmitFile(path=path, text=text, submit=submit, assignments=assignments, queue_lines=queues)
+    return SubmitFile(path=path, text=text, submit=submit, assignments=assignments,
+                      queue_lines=queues, findings=safe.findings)
 
 
 def read_submit_file(path: str | Path) -> SubmitFile:
@@ -169,31 +203,3 @@ def read_submit_file(path: str | Path) -> SubmitFile:
         raise InputError("SUBMITFILE", str(p), f"cannot be read ({exc.__class__.__name__}).",
                          "give a readable UTF-8 text file.") from None
     return parse_submit_text(text, str(p))
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A size from a submit file: `mb` (None when it is an expression), and whether a unit was written."""
-
-    mb: float | None
-    unit: str
-    text: str
-
-    @property
-    def bare(self) -> bool:
-        return self.mb is not None and self.unit == ""
-
-
-def parse_quantity(value: str, bare_unit_mb: float) -> Quantity | None:
-    """`6144MB` → 6144 MB; a bare number is scaled by `bare_unit_mb` (request_disk: KiB =
-    1/1024 MB, request_memory: 1 MB). Units K/KB/M/MB/G/GB/T/TB (powers of 2, any case).
-    Returns Quantity(mb=None) for an expression, None for a unit HTCondor does not know."""
-    m = _QUANTITY.match(value)
-    if not m:
-        return Quantity(None, "", value)
-    number = float(m.group(1))
-    unit = m.group(2).upper()
-    if unit not in _UNITS_MB:
-        return None
-    scale = _UNITS_MB[unit]
-    return Quantity(number * (bare_unit_mb if scale is None else scale), unit, value)

@@ -12,11 +12,13 @@ import argparse
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from advisor.assess import assess
-from advisor.assess.rules import fmt_hours
 from advisor.commands.common import add_pool_argument, add_workload_arguments, load_target
 from advisor.output import CommandResult
+from advisor.units import fmt_hours
+from simulator.catalog import describe_speed_model
 
 HELP = "the HTC-ability verdict for a workload file or a profile, with reasons"
 STYLE = {"htc-able": "bold green", "htc-able-with-checkpointing": "bold yellow", "not-a-fit": "bold red"}
@@ -48,8 +50,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         table = Table(title="One task on each GPU type", caption=(
             "Task hours from the measured profile via the predictor." if any(
                 o.method == "profile" for o in result.options) else
-            "Task hours: reference-GPU hours scaled by a typical training mix (half compute, half "
-            "memory bandwidth); profile the script for a per-GPU prediction."))
+            f"Task hours: reference-GPU hours scaled by a typical training mix ({describe_speed_model()}); "
+            "profile the script for a per-GPU prediction."))
         for col in ("GPU", "CC", "memory GB", "shared", "backfill", "fits", "speed", "one task"):
             table.add_column(col, justify="left" if col == "GPU" else "right")
         for o in result.options:
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> CommandResult:
                           fmt_hours(o.task_hours) if o.task_hours else "–")
         console.print(table)
         if workload.notes:
-            console.print(f"[dim]assumed: {workload.notes}[/]")
+            # as plain Text: neither rich markup nor its highlighter (quadratic on long words)
+            console.print(Text(f"assumed: {workload.notes}", style="dim"))
 
     return CommandResult(data, render)

@@ -19,7 +19,7 @@ HELP = "list the GPU catalog (datasheet figures with sources)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", metavar="CSV", default=None,
-                        help="a catalog CSV to read instead of the shipped data/gpus.csv")
+                        help="a catalog CSV to read instead of the shipped one (simulator/data/gpus.csv)")
 
 
 def run(args: argparse.Namespace) -> CommandResult:

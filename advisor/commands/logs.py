@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from advisor.commands.common import number
 from advisor.errors import InputError
 from advisor.logs import analyze_logs, write_fragment
 from advisor.output import STDERR, CommandResult
@@ -33,13 +34,14 @@ HELP = "HTCondor job event logs → usage vs request, evictions, holds, right-si
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logfiles", nargs="+", metavar="LOGFILE",
                         help="job event log(s), the file named by `log =` in the submit file")
-    parser.add_argument("--headroom", type=float, default=0.2, metavar="FRACTION",
+    parser.add_argument("--headroom", type=number(example="0.2"), default=0.2, metavar="FRACTION",
                         help="margin above the measured peak for the recommended requests "
                              "(default 0.2 = 20%%)")
     parser.add_argument("--emit-calibration", metavar="PATH",
                         help="write the eviction rate and run-time distribution as a scenario "
                              "fragment (YAML) for `advisor simulate`")
-    parser.add_argument("--rows", type=int, default=30, metavar="N",
+    parser.add_argument("--rows", type=number(integer=True, minimum=0, example="30"), default=30,
+                        metavar="N",
                         help="jobs shown in the per-job table (default 30; --json has them all)")
 
 
@@ -63,9 +65,11 @@ def run(args: argparse.Namespace) -> CommandResult:
                                  f"cannot be written ({exc.strerror or exc}).",
                                  "give a path in a directory you can write to.") from exc
             data["calibration"]["written"] = str(path)
-    rows = max(0, args.rows)
+    rows = args.rows
+    warnings = [f"{lg.path}: {w}" for lg in report.logs for w in getattr(lg, "warnings", [])]
+    data["warnings"] = warnings
     return CommandResult(data, lambda console: render(console, data, rows),
-                         exit_code=2 if report.partial else 0)
+                         exit_code=2 if report.partial else 0, warnings=warnings)
 
 
 def _v(x: Any, digits: int = 0) -> str:

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from advisor.output import CommandResult
-from simulator.pool import Pool, load_pool, shipped_pools
+from simulator.pool import Pool, load_pool
+from simulator.shipped import shipped_pool_names
 
 HELP = "show a shipped pool (chtc, ospool) or a pool file; list them without a name"
 
@@ -59,7 +60,7 @@ def pool_summary(pool: Pool) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> CommandResult:
     if not args.pool:
         listing: list[dict[str, Any]] = []
-        for name in shipped_pools():
+        for name in shipped_pool_names():
             p = load_pool(name)
             listing.append({"name": p.name, "gpus_total": p.total_gpus, "gpus_shared": p.shared_gpus,
                             "tiers": [t.name for t in p.tiers], "description": p.description})

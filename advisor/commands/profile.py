@@ -14,21 +14,24 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from advisor.commands.common import number
 from advisor.errors import DomainFailure, InputError
-from advisor.output import STDERR, CommandResult
+from advisor.output import STDERR, CommandResult, check_output_file, output_error
 from advisor.profiler import (
     default_output_path,
     profile_command,
     profile_script,
+    runner,
     write_profile,
 )
-from advisor.profiler.runner import default_memory_limit_gb
+from advisor.profiler.runner import DEFAULT_DISK_LIMIT_GB, default_memory_limit_gb
 from advisor.profiler.scaling import parse_batch_sizes, sweep
 
 HELP = "run a training script unmodified and write its WorkloadProfile"
@@ -37,14 +40,20 @@ HELP = "run a training script unmodified and write its WorkloadProfile"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("script", metavar="SCRIPT", nargs="?",
                         help="the training script, run as __main__")
-    parser.add_argument("--steps", type=int, default=20, help="optimizer steps to time (20)")
-    parser.add_argument("--warmup", type=int, default=3,
+    parser.add_argument("--steps", type=number(integer=True, minimum=1, maximum=10**6, example="20"),
+                        default=20, help="optimizer steps to time (20)")
+    parser.add_argument("--warmup", type=number(integer=True, minimum=0, maximum=10**6, example="3"),
+                        default=3,
                         help="optimizer steps before timing starts (3); the last is counted")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds before the script is stopped as hung (600)")
-    parser.add_argument("--memory-limit-gb", type=float, default=None,
-                        help="stop the script past this much RSS "
-                             f"(default 75%% of this machine: {default_memory_limit_gb()} GiB)")
+    parser.add_argument("--timeout", type=number(above=0, maximum=10**7, example="600"),
+                        default=600.0, help="seconds before the script is stopped as hung (600)")
+    parser.add_argument("--memory-limit-gb", type=number(above=0, maximum=2**20, example="8"),
+                        default=None, help="stop the script past this much RSS "
+                        f"(default 75%% of this machine: {default_memory_limit_gb()} GiB)")
+    parser.add_argument("--disk-limit-gb", type=number(above=0, maximum=2**20, example="10"),
+                        default=DEFAULT_DISK_LIMIT_GB,
+                        help="stop the script once it has written this much to any one file "
+                             f"(default {DEFAULT_DISK_LIMIT_GB:g} GiB)")
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="where to write the profile (profiles/<stem>.json)")
     parser.add_argument("--command", dest="command_line", metavar="CMD",
@@ -169,38 +178,57 @@ def _show_failure(exc: DomainFailure) -> None:
     STDERR.print("No profile was written.", highlight=False)
 
 
+def _check_command_line(command: str) -> None:
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise InputError("--command", command, f"cannot be split into words ({exc}).",
+                         "balance the quotes, e.g. --command \"python run.py --name 'a b'\".") from None
+    if not words:
+        raise InputError("--command", command, "is empty.", 'give e.g. --command "python run.py"')
+
+
 def run(args: argparse.Namespace) -> CommandResult:
     common = {"timeout_s": args.timeout, "memory_limit_gb": args.memory_limit_gb}
+    limits = {"disk_limit_bytes": int(args.disk_limit_gb * 2**30)}
     try:
         if args.command_line:
             if args.script or args.script_args:
                 raise InputError("SCRIPT", args.script, "give a script or --command, not both.",
                                  "drop one of them")
-            profile = profile_command(args.command_line, **common)
+            _check_command_line(args.command_line)
             path = Path(args.output) if args.output else default_output_path(args.command_line)
+            check_output_file(path)     # before the run: a profile that cannot be written is lost
+            with runner.limits(**limits):
+                profile = profile_command(args.command_line, **common)
         else:
             if not args.script:
                 raise InputError("SCRIPT", None, "is missing.",
                                  "give the training script: advisor profile train.py -- ARGS")
+            path = Path(args.output) if args.output else default_output_path(args.script)
+            check_output_file(path)
 
             def one(script_args: list[str]) -> dict[str, Any]:
                 return profile_script(args.script, script_args, steps=args.steps,
                                       warmup=args.warmup, **common)
 
-            if args.batch_sizes:
-                sizes = parse_batch_sizes(args.batch_sizes)
-                profiles, scaling = sweep(one, args.script_args, sizes, args.batch_arg,
-                                          progress=lambda m: STDERR.print(m, highlight=False))
-                profile = profiles[0]
-                profile["batch_scaling"] = scaling
-            else:
-                profile = one(list(args.script_args))
-            path = Path(args.output) if args.output else default_output_path(args.script)
+            with runner.limits(**limits):
+                if args.batch_sizes:
+                    sizes = parse_batch_sizes(args.batch_sizes)
+                    profiles, scaling = sweep(one, args.script_args, sizes, args.batch_arg,
+                                              progress=lambda m: STDERR.print(m, highlight=False))
+                    profile = profiles[0]
+                    profile["batch_scaling"] = scaling
+                else:
+                    profile = one(list(args.script_args))
     except DomainFailure as exc:
         _show_failure(exc)
         raise
     warnings = profile.pop("warnings", [])
-    write_profile(profile, path)
+    try:
+        write_profile(profile, path)
+    except OSError as exc:
+        raise output_error("-o", path, exc) from exc
     data = dict(profile, profile_path=str(path))
     return CommandResult(data, lambda console: render_profile(profile, path, console),
                          warnings=warnings)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from advisor.assess.rules import fmt_hours
 from advisor.commands.common import (
     add_pool_argument,
     add_recommend_arguments,
@@ -26,8 +26,9 @@ from advisor.commands.common import (
     progress_bar,
 )
 from advisor.emit import TARGETS
-from advisor.output import CommandResult
-from advisor.recommend import recommend, write_job_files
+from advisor.output import CommandResult, check_output_dir, output_error, staged_directory
+from advisor.recommend import Recommendation, recommend, write_job_files
+from advisor.units import fmt_hours
 
 HELP = "choose the request, tier, backfill and checkpoint interval by simulation; write the submit file"
 
@@ -46,14 +47,32 @@ def _hours(x: float | None) -> str:
     return "–" if x is None or not math.isfinite(x) else fmt_hours(x)
 
 
+def write_set(rec: Recommendation, pool: str, output: str, target: str) -> list[Path]:
+    """The job's files, all or none: written into a staging directory, then moved into
+    `output` with the submit file (which names the others) last."""
+    last: list[str] = []
+    try:
+        with staged_directory(output, last=last) as stage:
+            staged = write_job_files(rec, pool, stage, target)
+            if staged:
+                last.append(staged[0].name)
+    except OSError as exc:
+        raise output_error("-o", output, exc) from exc
+    paths = [Path(output) / p.name for p in staged]
+    rec.files = [str(p) for p in paths]
+    return paths
+
+
 def run(args: argparse.Namespace) -> CommandResult:
+    if args.output:
+        check_output_dir(args.output)   # before the simulation, not after it
     workload, pool, catalog = load_target(args)
     with progress_bar("simulating candidates") as progress:
         rec = recommend(workload, args.pool, catalog=catalog, objective=args.objective,
                         replications=args.replications, seed=args.seed,
                         background_load=args.background_load, progress=progress)
     if args.output and rec.request is not None:
-        write_job_files(rec, args.pool, args.output, args.target)
+        write_set(rec, args.pool, args.output, args.target)
     data = rec.to_dict()
     exit_code = 0 if rec.request is not None else 1
 

@@ -23,9 +23,10 @@ from advisor.commands.common import (
     add_workload_arguments,
     load_target,
     progress_bar,
+    replications_type,
 )
 from advisor.errors import InputError
-from advisor.output import CommandResult
+from advisor.output import CommandResult, check_output_file, output_error
 from advisor.recommend import DEFAULT_BACKGROUND_LOAD
 from advisor.report import DEFAULT_PLOT_REPLICATIONS, build_report, write_report
 
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE.html", required=True,
                         help="where to write the page")
     add_recommend_arguments(parser)
-    parser.add_argument("--plot-replications", type=int, default=DEFAULT_PLOT_REPLICATIONS,
+    parser.add_argument("--plot-replications", type=replications_type(),
+                        default=DEFAULT_PLOT_REPLICATIONS,
                         help="replications of the chosen request for the time-to-results figure "
                              f"(default {DEFAULT_PLOT_REPLICATIONS})")
 
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     if not str(args.output).lower().endswith((".html", ".htm")):
         raise InputError("-o", args.output, "is not an .html file name.",
                          "give a file name ending in .html, e.g. -o consult.html.")
+    check_output_file(args.output)     # before the simulations, not after them
     workload, pool, catalog = load_target(args)
     with progress_bar("report") as progress:
         report = build_report(workload, args.pool, catalog=catalog, objective=args.objective,
@@ -54,7 +57,10 @@ def run(args: argparse.Namespace) -> CommandResult:
                               seed=args.seed, background_load=args.background_load,
                               command=_command_line(args),
                               progress=progress)
-    path = write_report(report, args.output)
+    try:
+        path = write_report(report, args.output)
+    except OSError as exc:
+        raise output_error("-o", args.output, exc) from exc
     data = {"output": str(path), **report.to_dict()}
 
     def render(console: Console) -> None:

@@ -6,8 +6,9 @@ local processes (--workers N), or an existing Dask scheduler (--scheduler tcp://
 Results are the same for any number of workers.
 
 Examples:
-  advisor simulate data/scenarios/mmc.yaml --replications 10
-  advisor simulate data/scenarios/daly.yaml --seed 7 --json
+  advisor simulate mmc --replications 10          (a shipped scenario, by name)
+  advisor simulate daly --seed 7 --json
+  advisor simulate my_scenario.yaml
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from advisor.output import CommandResult
 from simulator.replicate import replicate
 from simulator.results import HEADLINE
 from simulator.scenario import Scenario
+from simulator.shipped import resolve, shipped_scenario_names
 
 HELP = "run a scenario and print summary metrics with 95% confidence intervals"
 EXTRA = ("mean_tasks_waiting", "tasks", "good_gpu_hours", "lost_gpu_hours", "overhead_gpu_hours",
@@ -31,7 +33,9 @@ EXTRA = ("mean_tasks_waiting", "tasks", "good_gpu_hours", "lost_gpu_hours", "ove
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("scenario", metavar="SCENARIO",
+                        help="a shipped scenario (" + ", ".join(shipped_scenario_names())
+                             + ") or a scenario YAML file")
     add_run_arguments(parser, default_replications=None)
 
 
@@ -45,7 +49,7 @@ def _fmt(cell: dict[str, Any]) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> CommandResult:
     check_run_arguments(args)
-    scenario = Scenario.from_yaml(args.scenario)
+    scenario = Scenario.from_yaml(resolve("scenario", args.scenario))
     with progress_bar(f"simulating {scenario.name}") as progress:
         result = replicate(scenario, args.replications, args.seed, workers=args.workers,
                            scheduler=args.scheduler, progress=progress)

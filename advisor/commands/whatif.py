@@ -17,10 +17,11 @@ prints the trace's own utilization next to the utilization of the trace replayed
 from its node list (--nodes; found beside the pod list when named *node_list*.csv).
 
 Examples:
-  advisor whatif data/scenarios/chtc_catdog.yaml --vary pool.slots.H100.count=+16 \\
+  advisor whatif chtc_catdog --vary pool.slots.H100.count=+16 \\
       --vary background.arrival.mean=*0.5 --replications 10
-  advisor whatif data/scenarios/mmc.yaml --vary "pool.slots.A100.count=+2" --workers 0 --json
-  advisor whatif data/scenarios/chtc_catdog.yaml --background-trace PODS.csv --nodes NODES.csv
+  advisor whatif mmc --vary "pool.slots.A100.count=+2" --workers 0 --json
+  advisor whatif chtc_catdog --background-trace PODS.csv --nodes NODES.csv
+  advisor whatif my_scenario.yaml --vary workload.tasks=*2
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ from advisor.errors import InputError
 from advisor.output import CommandResult
 from advisor.whatif import WhatIf, build_variants, compare
 from simulator.scenario import Scenario
+from simulator.shipped import resolve, shipped_scenario_names
 
 HELP = "compare variants of a scenario side by side (common random numbers, paired differences)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("scenario", metavar="SCENARIO",
+                        help="a shipped scenario (" + ", ".join(shipped_scenario_names())
+                             + ") or a scenario YAML file")
     parser.add_argument("--pool", default=None, metavar="NAME|PATH",
                         help="run the scenario on this pool instead of its own (chtc, ospool, "
                              "or a pool YAML file)")
@@ -71,7 +75,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> CommandResult:
     _check(args)
-    scenario = Scenario.from_yaml(args.scenario)
+    scenario = Scenario.from_yaml(resolve("scenario", args.scenario))
     if args.pool:
         d = scenario.to_dict()
         d["pool"] = args.pool

@@ -108,7 +108,7 @@ def slurm_time(hours: float) -> str:
     return f"{days}-{hh:02d}:{mm:02d}:00"
 
 
-def disk_quantity(mb: int) -> str:
+def disk_quantity(mb: float) -> str:
     """A disk size with its unit, for HTCondor (a bare number there is KiB)."""
     return f"{mb // 1024}GB" if mb % 1024 == 0 else f"{mb}MB"
 

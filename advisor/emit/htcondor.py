@@ -1,6 +1,6 @@
 """The HTCondor submit file: every value with its unit and a comment that says why.
 
-Follows DOMAIN.md: `request_memory`/`request_disk`/`gpus_minimum_memory` always carry a unit (a
+Follows docs/DOMAIN.md §1-§2: `request_memory`/`request_disk`/`gpus_minimum_memory` always carry a unit (a
 bare `request_disk` is KiB), the pool's length tier (`+GPUJobLength` on CHTC,
 `+JobDurationCategory` on the OSPool), `+is_resumable = true` for backfill, exit-driven
 checkpointing (`checkpoint_exit_code = 85` with the wrapper), and each input file sent the way
@@ -10,6 +10,7 @@ the pool's data rules say for its size.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -24,8 +25,17 @@ from advisor.emit.common import (
     tier_for,
     timeout_duration,
 )
+from advisor.emit.quote import (
+    comment,
+    submit_arguments,
+    submit_list,
+    submit_name,
+    submit_queue_items_file,
+    submit_string,
+    submit_value,
+)
 from advisor.request import DataFile, JobSpec, Request
-from simulator.pool import DataRule, Pool
+from simulator.pool import Pool
 
 URL_SCHEMES = ("osdf://", "file://", "http://", "https://", "s3://", "stash://", "pelican://")
 
@@ -39,13 +49,6 @@ class Transfer:
     entry: str | None           # what goes into transfer_input_files (None: not transferred)
     requirement: str | None     # a clause the job needs on the execute point
     note: str                   # the comment line
-
-
-def _rule_for(size_gb: float, rules: tuple[DataRule, ...]) -> DataRule | None:
-    for rule in rules:
-        if rule.max_gb is None or size_gb <= rule.max_gb + 1e-12:
-            return rule
-    return None
 
 
 def _url_from_how(how: str, file_name: str, user: str | None) -> str | None:
@@ -75,7 +78,7 @@ def plan_transfers(job: JobSpec, pool: Pool) -> list[Transfer]:
         if f.path.startswith(URL_SCHEMES):
             out.append(Transfer(f, "url", f.path, None, f"{name} ({size}): given as a URL, sent as is"))
             continue
-        rule = _rule_for(f.size_gb, pool.data_rules)
+        rule = pool.transfer_route(f.size_gb)
         if rule is None or rule.method == "transfer_input_files":
             limit = f" (up to {rule.max_gb:g} GB per file: {rule.source or pool.name})" if rule and rule.max_gb else ""
             out.append(Transfer(f, "transfer_input_files", f.path, None,
@@ -99,9 +102,40 @@ def submit_file_name(job: JobSpec) -> str:
     return f"{safe_name(job.name)}.sub"
 
 
-def _quote_arguments(arguments: str) -> str:
-    """`arguments` in HTCondor's new syntax: double-quoted, inner double quotes doubled."""
-    return '"' + arguments.replace('"', '""') + '"'
+def resource_commands(request: Request) -> list[tuple[str, str, str, str]]:
+    """The resource commands of `request` in submit-file order: (command, the Request field it
+    writes, the value with its unit, a note). GPU commands only for a GPU job."""
+    out = [("request_cpus", "request_cpus", str(request.request_cpus),
+            "CPU cores for the program and its data loading (HTCondor's default is 1)"),
+           ("request_memory", "request_memory_mb", f"{request.request_memory_mb}MB",
+            "host RAM, not GPU memory")]
+    if request.retry_request_memory_mb is not None:
+        out.append(("retry_request_memory", "retry_request_memory_mb",
+                    f"{request.retry_request_memory_mb}MB",
+                    "host RAM for a re-run after the job went over request_memory"))
+    out.append(("request_disk", "request_disk_mb", disk_quantity(request.request_disk_mb),
+                "scratch disk for inputs, outputs and checkpoints"))
+    if request.request_gpus > 0:
+        out.append(("request_gpus", "request_gpus", str(request.request_gpus), ""))
+        if request.gpus_minimum_capability is not None:
+            out.append(("gpus_minimum_capability", "gpus_minimum_capability",
+                        f"{request.gpus_minimum_capability:.1f}",
+                        "CUDA compute capability floor: any GPU at least this new may run the job"))
+        if request.gpus_maximum_capability is not None:
+            out.append(("gpus_maximum_capability", "gpus_maximum_capability",
+                        f"{request.gpus_maximum_capability:.1f}", "CUDA compute capability ceiling"))
+        if request.gpus_minimum_memory_mb is not None:
+            out.append(("gpus_minimum_memory", "gpus_minimum_memory_mb",
+                        f"{request.gpus_minimum_memory_mb}MB",
+                        "GPU memory floor, per GPU (separate from request_memory, which is host RAM)"))
+    return out
+
+
+def resource_lines(request: Request, fields: Collection[str]) -> list[str]:
+    """`command = value` for the resource commands that write one of the Request `fields`
+    (e.g. the values `advisor logs` sized), as in the submit file."""
+    return [f"{command} = {value}" for command, name, value, _ in resource_commands(request)
+            if name in fields]
 
 
 def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
@@ -112,21 +146,21 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
     tier = tier_for(request, pool)
     lines: list[str] = []
 
-    def add(command: str, value: object, comment: str | None = None, alias: str | None = None) -> None:
+    def add(command: str, value: object, note: str | None = None, alias: str | None = None) -> None:
         reason = why.get(command) or (why.get(alias) if alias else None)
-        text = "; ".join(t for t in (reason, comment) if t)
+        text = "; ".join(t for t in (reason, note) if t)
         if text:
-            lines.append(f"# {text}")
+            lines.append(f"# {comment(text)}")
         lines.append(f"{command} = {value}")
 
     def blank(title: str) -> None:
         if lines:
             lines.append("")
-        lines.append(f"# --- {title} ---")
+        lines.append(f"# --- {comment(title)} ---")
 
     name = safe_name(job.name)
-    lines.append(f"# HTCondor submit file for {job.name}, written by advisor for pool {pool.name!r}.")
-    lines.append(f"# Review it with `advisor check {name}.sub --pool {pool.name}` before condor_submit.")
+    lines.append(comment(f"# HTCondor submit file for {job.name}, written by advisor for pool {pool.name!r}."))
+    lines.append(comment(f"# Review it with `advisor check {name}.sub --pool {pool.name}` before condor_submit."))
 
     blank("what runs")
     if request.checkpoints:
@@ -135,11 +169,11 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
             f"{timeout_duration(request.checkpoint_interval_minutes or 0)}` and exits "
             f"{CHECKPOINT_EXIT_CODE} when the time is up")
     else:
-        add("executable", job.executable)
+        add("executable", submit_value(job.executable, "executable"))
     if job.arguments:
-        add("arguments", _quote_arguments(job.arguments))
+        add("arguments", submit_arguments(job.arguments))
     if job.container_image:
-        add("container_image", job.container_image,
+        add("container_image", submit_value(job.container_image, "container_image"),
             "the software environment; large images are best served from OSDF/staging")
     if job.queue > 1 and job.items_per_job > 1:
         add("environment", f'"ADVISOR_JOB_INDEX=$(Process) ADVISOR_ITEMS_PER_JOB={job.items_per_job}"',
@@ -152,22 +186,8 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
     add("error", f"{name}_$(Cluster)_$(Process).err")
 
     blank("resources per job (units written out: a bare request_disk is KiB, a bare request_memory MB)")
-    add("request_cpus", request.request_cpus,
-        "CPU cores for the program and its data loading (HTCondor's default is 1)")
-    add("request_memory", f"{request.request_memory_mb}MB", "host RAM, not GPU memory")
-    add("request_disk", disk_quantity(request.request_disk_mb),
-        "scratch disk for inputs, outputs and checkpoints")
-    if request.request_gpus > 0:
-        add("request_gpus", request.request_gpus)
-        if request.gpus_minimum_capability is not None:
-            add("gpus_minimum_capability", f"{request.gpus_minimum_capability:.1f}",
-                "CUDA compute capability floor: any GPU at least this new may run the job")
-        if request.gpus_maximum_capability is not None:
-            add("gpus_maximum_capability", f"{request.gpus_maximum_capability:.1f}",
-                "CUDA compute capability ceiling")
-        if request.gpus_minimum_memory_mb is not None:
-            add("gpus_minimum_memory", f"{request.gpus_minimum_memory_mb}MB",
-                "GPU memory floor, per GPU (separate from request_memory, which is host RAM)")
+    for command, _, value, note in resource_commands(request):
+        add(command, value, note)
 
     if pool.tier_attribute and tier is not None:
         blank("length tier")
@@ -176,7 +196,7 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
         if per_user is not None:
             limit += f"; at most {per_user} GPUs per user at once"
         default = " (the pool's default)" if tier.default else ""
-        add(pool.tier_attribute, f'"{tier.name}"',
+        add(submit_name(pool.tier_attribute, "pool.tier_attribute"), submit_string(tier.name, "tier name"),
             f"tier {tier.name}{default}: {limit} ({tier.source or pool.name})", alias="job_length")
 
     if request.is_resumable:
@@ -194,7 +214,7 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
         add("checkpoint_exit_code", CHECKPOINT_EXIT_CODE,
             f"exit {CHECKPOINT_EXIT_CODE} = checkpoint taken: HTCondor saves the files below and "
             f"restarts the job (every {interval})", alias="checkpoint_interval_minutes")
-        add("transfer_checkpoint_files", ", ".join(job.checkpoint_files),
+        add("transfer_checkpoint_files", submit_list(job.checkpoint_files, "checkpoint_files"),
             "the files that make up the checkpoint, saved at each exit 85 and brought back on restart")
 
     blank("files")
@@ -205,21 +225,22 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
     if request.checkpoints:
         entries.insert(0, job.executable)  # the wrapper is the executable; the program travels too
     for t in transfers:
-        lines.append(f"# {t.note}")
+        lines.append(f"# {comment(t.note)}")
     if entries:
-        add("transfer_input_files", ", ".join(entries))
+        add("transfer_input_files", submit_list(entries, "transfer_input_files"))
     if job.outputs:
-        add("transfer_output_files", ", ".join(job.outputs))
+        add("transfer_output_files", submit_list(job.outputs, "outputs"))
     requirements = list(dict.fromkeys(t.requirement for t in transfers if t.requirement))
     if requirements:
-        add("requirements", " && ".join(requirements),
+        add("requirements", submit_value(" && ".join(requirements), "requirements", macros=True),
             "the staging area is mounted only on some execute points (one requirements line: a second would replace it)")
 
     blank("jobs")
     items_file = job.extra.get("items_file")
     if items_file:
-        lines.append(f"# one job per line of {items_file}; $(item) holds the line")
-        lines.append(f"queue item from {items_file}")
+        items = submit_queue_items_file(str(items_file))
+        lines.append(f"# one job per line of {items}; $(item) holds the line")
+        lines.append(f"queue item from {items}")
     elif job.queue > 1:
         lines.append(f"# {job.queue} jobs, $(Process) = 0..{job.queue - 1}")
         lines.append(f"queue {job.queue}")

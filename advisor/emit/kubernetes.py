@@ -10,7 +10,6 @@ NVIDIA's GPU Feature Discovery publishes (`nvidia.com/gpu.compute.major`, ...).
 from __future__ import annotations
 
 import copy
-import shlex
 from typing import Any
 
 import yaml
@@ -26,6 +25,7 @@ from advisor.emit.common import (
     safe_name,
     timeout_duration,
 )
+from advisor.emit.quote import comment, shell_quote, split_words
 from advisor.request import JobSpec, Request
 from simulator.pool import Pool
 
@@ -86,7 +86,7 @@ def job_manifest(request: Request, job: JobSpec, pool: Pool) -> dict[str, Any]:
         limits["nvidia.com/gpu"] = str(request.request_gpus)
 
     program = program_path(job.executable)
-    args = shlex.split(job.arguments) if job.arguments else []
+    args = split_words(job.arguments, "arguments") if job.arguments else []
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": _image(job),
@@ -96,7 +96,7 @@ def job_manifest(request: Request, job: JobSpec, pool: Pool) -> dict[str, Any]:
     if request.checkpoints:
         interval = timeout_duration(request.checkpoint_interval_minutes or 0)
         script = (f"timeout --kill-after={CHECKPOINT_GRACE_SECONDS}s {interval} "
-                  f"{shlex.quote(program)} \"$@\"; s=$?; "
+                  f"{shell_quote(program)} \"$@\"; s=$?; "
                   f"[ $s -eq {TIMEOUT_EXIT_CODE} ] && exit {CHECKPOINT_EXIT_CODE}; exit $s")
         container["command"] = ["/bin/bash", "-c", script, program]
         container["args"] = args
@@ -167,8 +167,8 @@ def render_kubernetes(request: Request, job: JobSpec, pool: Pool) -> str:
     """The Job as YAML with a comment header; `kubectl apply -f` it."""
     doc = job_manifest(request, job, pool)
     header = [
-        f"# Kubernetes Job for {job.name}, written by advisor (the request chosen for pool "
-        f"{pool.name!r}, translated).",
+        comment(f"# Kubernetes Job for {job.name}, written by advisor (the request chosen for pool "
+                f"{pool.name!r}, translated)."),
         "# GPUs come from NVIDIA's device plugin (nvidia.com/gpu); the node affinity, when present,",
         "# uses GPU Feature Discovery labels: drop it if your cluster does not publish them.",
     ]

@@ -6,8 +6,6 @@ with `--signal=B:USR1@120` as the early warning before the wall-time limit.
 
 from __future__ import annotations
 
-import shlex
-
 from advisor.emit.common import (
     CHECKPOINT_GRACE_SECONDS,
     TIMEOUT_EXIT_CODE,
@@ -20,6 +18,7 @@ from advisor.emit.common import (
     slurm_time,
     timeout_duration,
 )
+from advisor.emit.quote import comment, shell_quote, shell_words
 from advisor.request import JobSpec, Request
 from simulator.pool import Pool
 
@@ -44,15 +43,15 @@ def render_slurm(request: Request, job: JobSpec, pool: Pool) -> str:
 
     out: list[str] = ["#!/bin/bash"]
 
-    def directive(option: str, comment: str | None = None, key: str | None = None) -> None:
+    def directive(option: str, note: str | None = None, key: str | None = None) -> None:
         reason = why.get(key) if key else None
-        text = "; ".join(t for t in (reason, comment) if t)
+        text = "; ".join(t for t in (reason, note) if t)
         if text:
-            out.append(f"# {text}")
+            out.append(f"# {comment(text)}")
         out.append(f"#SBATCH {option}")
 
-    out.append(f"# Slurm batch script for {job.name}, written by advisor "
-               f"(the request chosen for pool {pool.name!r}, translated to Slurm).")
+    out.append(comment(f"# Slurm batch script for {job.name}, written by advisor "
+                       f"(the request chosen for pool {pool.name!r}, translated to Slurm)."))
     directive(f"--job-name={name}")
     directive(f"--output={log_stem}.out")
     directive(f"--error={log_stem}.err")
@@ -89,20 +88,20 @@ def render_slurm(request: Request, job: JobSpec, pool: Pool) -> str:
         if job.items_per_job > 1:
             out.append(f"export ADVISOR_ITEMS_PER_JOB={job.items_per_job}")
     if job.container_image:
-        out.append(f"# container image in the HTCondor file: {job.container_image}")
+        out.append(f"# container image in the HTCondor file: {comment(job.container_image)}")
         out.append("# (run the program inside it with your site's tool, e.g. apptainer exec IMAGE ...)")
     for f in job.inputs:
-        out.append(f"# input: {f.path} ({f.size_gb:g} GB): stage it where the job can read it")
+        out.append(f"# input: {comment(f.path)} ({f.size_gb:g} GB): stage it where the job can read it")
 
-    program = shlex.quote(program_path(job.executable))
-    args = job.arguments.strip()
+    program = shell_quote(program_path(job.executable))
+    args = shell_words(job.arguments, "arguments")
     command = f"{program} {args}".rstrip()
     if not request.checkpoints:
         out.append(f"srun {command}")
         return "\n".join(out) + "\n"
 
     interval = timeout_duration(request.checkpoint_interval_minutes or 0)
-    files = ", ".join(job.checkpoint_files)
+    files = comment(", ".join(job.checkpoint_files))
     out.extend([
         f"# Checkpointing: the program runs for at most {interval} at a time; it must write its",
         f"# checkpoint ({files}) regularly or on SIGTERM. When the interval ends (timeout exits",

@@ -8,8 +8,6 @@ resumes from its checkpoint. Any other exit status is the program's own.
 
 from __future__ import annotations
 
-import shlex
-
 from advisor.emit.common import (
     CHECKPOINT_EXIT_CODE,
     CHECKPOINT_GRACE_SECONDS,
@@ -19,6 +17,7 @@ from advisor.emit.common import (
     program_path,
     timeout_duration,
 )
+from advisor.emit.quote import comment, shell_quote
 from advisor.errors import InputError
 from advisor.request import JobSpec, Request
 
@@ -32,12 +31,13 @@ def render_checkpoint_wrapper(request: Request, job: JobSpec) -> str:
                          "is not set, so the job does not checkpoint and needs no wrapper.",
                          "set checkpoint_interval_minutes (CHTC: 60-300) to write a wrapper.")
     interval = timeout_duration(request.checkpoint_interval_minutes)
-    program = shlex.quote(program_path(job.executable))
-    files = ", ".join(job.checkpoint_files)
+    program = shell_quote(program_path(job.executable))
+    files = comment(", ".join(job.checkpoint_files))
+    name, executable = comment(job.name), comment(job.executable)
     return f"""#!/bin/bash
-# Checkpoint wrapper for {job.name}, written by advisor.
+# Checkpoint wrapper for {name}, written by advisor.
 #
-# Runs {job.executable} for at most {interval} at a time. When the time is up, `timeout` sends
+# Runs {executable} for at most {interval} at a time. When the time is up, `timeout` sends
 # SIGTERM (and SIGKILL {CHECKPOINT_GRACE_SECONDS} s later); the program must then have its
 # checkpoint ({files}) on disk, written regularly or on SIGTERM. timeout exits {TIMEOUT_EXIT_CODE} and
 # this wrapper exits {CHECKPOINT_EXIT_CODE} (= checkpoint_exit_code): HTCondor saves the checkpoint files

@@ -3,7 +3,7 @@ measured eviction behaviour for the simulator.
 
     from advisor.logs import analyze_logs
     report = analyze_logs(["job.log"], headroom=0.2)
-    report.to_dict()          # the JSON of `advisor logs --json` (DESIGN §4.2)
+    report.to_dict()          # the JSON of `advisor logs --json` (docs/DESIGN.md §4.2)
     report.calibration.to_yaml()
 
 Modules: `parse` (htcondor2 events → per-job records), `report` (per-job dicts and totals),

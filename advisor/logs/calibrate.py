@@ -9,7 +9,7 @@ chi-square interval. The mean time to eviction is the reciprocal, interval rever
 Run time: for completed jobs (those with exit code 0 when there are any), the good time of each
 job (the terminating run plus checkpointed runs), in hours, on whichever GPUs they ran.
 
-The fragment uses the scenario keys of DESIGN §4.3:
+The fragment uses the scenario keys of docs/DESIGN.md §4.3:
 `eviction: {time_to_eviction: {dist: exponential, mean: H}}` and
 `workload: {work_hours: {dist: empirical, values: [...]}}`, with `# source:` comments naming the
 logs and the interval.
@@ -98,7 +98,7 @@ class Calibration:
     def comments(self) -> list[str]:
         pct = f"{self.confidence:.0%}"
         lines = ["Calibration fragment written by `advisor logs --emit-calibration` "
-                 "(scenario keys, DESIGN 4.3).",
+                 "(scenario keys: docs/DESIGN.md §4.3).",
                  "source: HTCondor job event logs " + ", ".join(self.sources)]
         if self.exposure_hours > 0 and self.rate_ci is not None:
             lo, hi = self.rate_ci

@@ -1,7 +1,7 @@
 """HTCondor hold reason codes: their names and what they mean for a resource request.
 
 Source: the HTCondor manual, "Job ClassAd attributes", `HoldReasonCode` (the table of
-`JobHeldReasonCodes`), htcondor/htcondor 2026-08; the codes DOMAIN.md names are 1, 3, 6, 12, 13,
+`JobHeldReasonCodes`), htcondor/htcondor 2026-08; the codes docs/DOMAIN.md §6 names are 1, 3, 6, 12, 13,
 21, 26, 34, 35, 36, 46 and 47.
 """
 

@@ -227,6 +227,33 @@ def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
     return out
 
 
+MAX_NAMED_JOBS = 10  # jobs named in one warning; the rest are counted
+
+
+def _named(jobs: list[str]) -> str:
+    more = len(jobs) - MAX_NAMED_JOBS
+    return ", ".join(jobs[:MAX_NAMED_JOBS]) + (f" and {more} more" if more > 0 else "")
+
+
+def _note_oddities(out: ParsedLog, backwards: dict[str, tuple[float, float]]) -> None:
+    """Warnings for what reads but cannot be right: a job whose events go back in time (its
+    wall and good time cannot be trusted) and impossible job ids (a cluster id below 1 or a
+    negative proc: a corrupt log, or an id past 2^31 that wrapped)."""
+    if backwards:
+        first = next(iter(backwards.items()))
+        job, (prev, t) = first
+        out.warnings.append(
+            f"events out of order for job(s) {_named(list(backwards))}: an event of job {job} "
+            f"is {prev - t:,.0f} s earlier than the one before it. Their run, wall and good "
+            "times are not reliable; check the log (was it concatenated or edited?).")
+    bad_ids = [j.job for j in out.jobs.values() if j.cluster < 1 or j.proc < 0]
+    if bad_ids:
+        out.warnings.append(
+            f"impossible job id(s) {_named(bad_ids)}: HTCondor cluster ids start at 1 and proc "
+            "ids at 0. The log is corrupt (or an id wrapped past 2^31); those jobs' numbers "
+            "are not reliable.")
+
+
 Event = tuple[int, int, int, str, str, Any]  # type, cluster, proc, 'YYYY-MM-DD HH:MM:SS', text
 
 
@@ -250,6 +277,7 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
     p = out.path
     clock = Clock()
     last_t: float | None = None
+    backwards: dict[str, tuple[float, float]] = {}  # job → (its previous time, the earlier one)
     n = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many small records and no cycles: collections would only cost time
@@ -270,6 +298,8 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
             if job is None:
                 job = JobRecord(job=f"{cluster}.{proc}", cluster=cluster, proc=proc, log=p)
                 jobs[key] = job
+            if job.last_event_s is not None and t < job.last_event_s:
+                backwards.setdefault(job.job, (job.last_event_s, t))
             job.last_event_s = t
             _apply(job, etype, ev, t, desc)
     except Exception as exc:  # noqa: BLE001 - the bindings raise HTCondorException (ULOG_RD_ERROR)
@@ -280,6 +310,7 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
     out.events = n
     out.event_counts = counts
     out.last_event_s = last_t
+    _note_oddities(out, backwards)
 
 
 def _consume_log(out: ParsedLog, log: Any, old_format: bool) -> None:  # noqa: C901
@@ -301,6 +332,7 @@ def _consume_log(out: ParsedLog, log: Any, old_format: bool) -> None:  # noqa: C
     transfer_types = TRANSFER_TYPES
     memory_res: Resource
     last_t: float | None = None
+    backwards: dict[str, tuple[float, float]] = {}  # job → (its previous time, the earlier one)
     n = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many small records and no cycles: collections would only cost time
@@ -357,6 +389,8 @@ def _consume_log(out: ParsedLog, log: Any, old_format: bool) -> None:  # noqa: C
                 if head is not None:
                     codes[text[:3]] = etype
                     idents[text[5:close]] = job
+            if job.last_event_s is not None and t < job.last_event_s:
+                backwards.setdefault(job.job, (job.last_event_s, t))
             job.last_event_s = t
             if not fast:
                 _apply(job, etype, ev, t, desc)
@@ -396,6 +430,7 @@ def _consume_log(out: ParsedLog, log: Any, old_format: bool) -> None:  # noqa: C
     out.events = n
     out.event_counts = counts
     out.last_event_s = last_t
+    _note_oddities(out, backwards)
 
 
 def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> None:  # noqa: C901

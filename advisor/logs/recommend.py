@@ -1,11 +1,13 @@
 """Right-sized requests and findings from what the jobs really used.
 
 Requests: `request_memory` and `request_disk` from the used peaks across jobs: the 95th
-percentile times (1 + headroom), rounded up to a tidy step; when some jobs peaked above that,
-`retry_request_memory` covers the maximum (HTCondor re-runs a job that exceeded its memory with
-the larger request; the OSPool suggests it when fewer than ~20% of jobs need the larger value,
-DOMAIN.md). `request_cpus` from the average cores busy, `request_gpus` from the GPU-seconds per
-second the jobs kept busy, `gpus_minimum_memory` from the peak GPU memory.
+percentile times (1 + headroom), rounded up by the recommender's own rules
+(`advisor.recommend.sizing`: memory to 256 MB, disk to whole GB); when some jobs peaked above
+that, `retry_request_memory` covers the maximum (HTCondor re-runs a job that exceeded its
+memory with the larger request; the OSPool suggests it when fewer than ~20% of jobs need the
+larger value). `request_cpus` from the average cores busy, `request_gpus` from the GPU-seconds
+per second the jobs kept busy, `gpus_minimum_memory` from the peak GPU memory. The sized values
+make one `Request`, and the HTCondor emitter writes its submit lines.
 
 All jobs of the logs are treated as one workload: pass the logs of one kind of job at a time.
 """
@@ -18,8 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from advisor.emit.common import disk_quantity
+from advisor.emit.htcondor import resource_lines
 from advisor.logs.records import JobRecord
 from advisor.logs.report import Totals
+from advisor.recommend.sizing import DISK_STEP_MB, MEMORY_STEP_MB, round_disk_mb, round_memory_mb
+from advisor.request import Request
+from simulator.request import kib_to_mib, mib_to_kib
 
 RETRY_FRACTION_MAX = 0.20  # OSPool: retry_request_memory when < ~20% of jobs need more
 GPU_IDLE = 0.05  # per-GPU utilization below this: the GPU sat idle
@@ -28,34 +35,8 @@ MANY_STARTS = 3  # executions at or above this: "many restarts"
 SHORT_RUN_MINUTES = 10.0
 MAX_LISTED = 20
 # Below this GPU memory need, every GPU of the CHTC GPU Lab and the OSPool fits (the smallest
-# is the RTX 2080 Ti with about 10 GB usable: DOMAIN.md).
+# is the RTX 2080 Ti with about 10 GB usable: docs/DOMAIN.md §5).
 GPU_MEMORY_ANY_MB = 8192
-
-
-def _step_mb(x: float) -> int:
-    return 128 if x <= 2048 else 256 if x <= 8192 else 1024
-
-
-def round_memory_mb(x: float) -> int:
-    """Up to a tidy step: 128 MB up to 2 GB, 256 MB up to 8 GB, then 1 GB; at least 128 MB."""
-    x = max(float(x), 1.0)
-    step = _step_mb(x)
-    return max(128, int(math.ceil(x / step) * step))
-
-
-def round_disk_kb(x: float) -> int:
-    """Up to 1 MB steps up to 1 GB, 100 MB steps up to 10 GB, then 1 GB; at least 1 MB."""
-    x = max(float(x), 1.0)
-    step = 1024 if x <= 1024**2 else 100 * 1024 if x <= 10 * 1024**2 else 1024**2
-    return max(1024, int(math.ceil(x / step) * step))
-
-
-def _disk_text(kb: int) -> str:
-    if kb % (1024 * 1024) == 0:
-        return f"{kb // (1024 * 1024)}GB"
-    if kb % 1024 == 0:
-        return f"{kb // 1024}MB"
-    return f"{kb}KB"
 
 
 def _p95(values: list[float]) -> float:
@@ -85,7 +66,8 @@ def recommend(jobs: list[JobRecord], totals: Totals, headroom: float = 0.2) -> d
     rec: dict[str, Any] = {
         "headroom": headroom,
         "basis": (f"95th percentile of the per-job peak across jobs x (1 + {headroom:g}), "
-                  f"rounded up; retry_request_memory covers the maximum when "
+                  f"rounded up (memory to {MEMORY_STEP_MB} MB, disk to {DISK_STEP_MB} MB, as advisor "
+                  f"recommend rounds); retry_request_memory covers the maximum when "
                   f"<= {RETRY_FRACTION_MAX:.0%} of jobs need it"),
         "request_memory_mb": None, "retry_request_memory_mb": None,
         "request_disk_kb": None, "request_cpus": None, "request_gpus": None,
@@ -105,8 +87,25 @@ def recommend(jobs: list[JobRecord], totals: Totals, headroom: float = 0.2) -> d
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order.get(f["severity"], 3))
     rec["findings"] = findings
-    rec["submit_lines"] = _submit_lines(rec)
+    request, sized = _next_request(rec)
+    rec["submit_lines"] = resource_lines(request, sized)
     return rec
+
+
+# The recommendation's keys and the Request field each one sizes.
+_SIZED = (("request_cpus", "request_cpus"), ("request_memory_mb", "request_memory_mb"),
+          ("retry_request_memory_mb", "retry_request_memory_mb"),
+          ("request_disk_kb", "request_disk_mb"), ("request_gpus", "request_gpus"),
+          ("gpus_minimum_memory_mb", "gpus_minimum_memory_mb"))
+
+
+def _next_request(rec: dict[str, Any]) -> tuple[Request, frozenset[str]]:
+    """The request for next time and the fields the logs sized. Fields nothing in the logs
+    sized keep Request's defaults; only the sized ones are written."""
+    values = {name: rec[key] for key, name in _SIZED if rec[key] is not None}
+    if "request_disk_mb" in values:
+        values["request_disk_mb"] = kib_to_mib(values["request_disk_mb"])
+    return Request(**values), frozenset(values)
 
 
 def _memory(jobs: list[JobRecord], totals: Totals, k: float, rec: dict[str, Any],
@@ -195,10 +194,10 @@ def _disk(jobs: list[JobRecord], k: float, rec: dict[str, Any],
     peaks = [j.disk_kb.used for j in jobs if j.disk_kb.used is not None]
     if not peaks:
         return
-    request = round_disk_kb(_p95(peaks) * k)
-    if max(peaks) > request:
-        request = round_disk_kb(max(peaks) * k)
-    rec["request_disk_kb"] = request
+    request = round_disk_mb(kib_to_mib(_p95(peaks) * k))
+    if kib_to_mib(max(peaks)) > request:
+        request = round_disk_mb(kib_to_mib(max(peaks) * k))
+    rec["request_disk_kb"] = int(mib_to_kib(request))
     above = [j for j in jobs if j.disk_kb.used is not None and j.disk_kb.requested
              and j.disk_kb.used > j.disk_kb.requested]
     if above:
@@ -207,13 +206,13 @@ def _disk(jobs: list[JobRecord], k: float, rec: dict[str, Any],
             "disk_above_request", "warning",
             f"{len(above)} job(s) used more disk than requested (e.g. {j.job}: "
             f"{_fmt(j.disk_kb.used or 0)} KB used, {_fmt(j.disk_kb.requested or 0)} KB "
-            f"requested): request_disk = {_disk_text(request)} (the sandbox peak; input files "
+            f"requested): request_disk = {disk_quantity(request)} (the sandbox peak; input files "
             f"count too).", above))
     disk_holds = [j for j in jobs if any(h.category == "disk" for h in j.holds)]
     if disk_holds:
         findings.append(_finding("hold_disk", "warning",
                                  f"{len(disk_holds)} job(s) were held for disk use: raise "
-                                 f"request_disk (at least {_disk_text(request)}).", disk_holds))
+                                 f"request_disk (at least {disk_quantity(request)}).", disk_holds))
 
 
 def _cpus(jobs: list[JobRecord], k: float, rec: dict[str, Any],
@@ -299,7 +298,7 @@ def _gpus(jobs: list[JobRecord], k: float, rec: dict[str, Any],
         findings.append(_finding(
             "gpu_memory_peak", "info",
             f"Peak GPU memory {_fmt(max(peaks))} MB: gpus_minimum_memory = "
-            f"{rec['gpus_minimum_memory_mb']} keeps the jobs off GPUs too small for them."))
+            f"{rec['gpus_minimum_memory_mb']}MB keeps the jobs off GPUs too small for them."))
     elif peaks:
         findings.append(_finding(
             "gpu_memory_peak", "info",
@@ -392,20 +391,3 @@ def _outcomes(jobs: list[JobRecord], totals: Totals, findings: list[dict[str, An
         findings.append(_finding("none_completed", "warning",
                                  "No job in the logs completed: the usage seen may not be "
                                  "what a full run needs."))
-
-
-def _submit_lines(rec: dict[str, Any]) -> list[str]:
-    lines = []
-    if rec["request_cpus"] is not None:
-        lines.append(f"request_cpus = {rec['request_cpus']}")
-    if rec["request_memory_mb"] is not None:
-        lines.append(f"request_memory = {rec['request_memory_mb']}MB")
-    if rec["retry_request_memory_mb"] is not None:
-        lines.append(f"retry_request_memory = {rec['retry_request_memory_mb']}MB")
-    if rec["request_disk_kb"] is not None:
-        lines.append(f"request_disk = {_disk_text(rec['request_disk_kb'])}")
-    if rec["request_gpus"] is not None:
-        lines.append(f"request_gpus = {rec['request_gpus']}")
-    if rec["gpus_minimum_memory_mb"] is not None:
-        lines.append(f"gpus_minimum_memory = {rec['gpus_minimum_memory_mb']}")
-    return lines

@@ -143,3 +143,4 @@ class ParsedLog:
     first_event_s: float | None = None
     last_event_s: float | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the log reads, but something is off

@@ -1,6 +1,6 @@
 """Per-job records → the report: per-job dicts, totals across jobs, usage distributions.
 
-The JSON keys follow DESIGN §4.2 (`jobs`, `completed`, `evictions`, `holds` with reason codes,
+The JSON keys follow docs/DESIGN.md §4.2 (`jobs`, `completed`, `evictions`, `holds` with reason codes,
 per-job `memory_mb`/`disk_kb` {requested, used, allocated}, `recommendation`); the rest are
 additions. Times are hours; memory MB (MiB, as HTCondor writes it), disk KB (KiB).
 """

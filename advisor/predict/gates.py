@@ -18,7 +18,7 @@ said):
 
 | torch | default PyPI build | architectures | source |
 |---|---|---|---|
-| < 2.8 | CUDA 12.6 | sm_50 – sm_90 | PyTorch release matrix (DOMAIN.md) |
+| < 2.8 | CUDA 12.6 | sm_50 – sm_90 | PyTorch release matrix (docs/DOMAIN.md §5) |
 | 2.8 – 2.9 | CUDA 12.8 | sm_70 – sm_120 | pytorch build_cuda.sh, 2.8 + cu128 arch list |
 | 2.10 | CUDA 12.8 | sm_75 – sm_120 | pytorch/pytorch#172352 (sm_70 dropped from 12.8) |
 | 2.11 – 2.14 | CUDA 13.x | sm_75 – sm_120 | pytorch/pytorch#177975, #190355 |

@@ -9,7 +9,7 @@
   temporaries): 10 % of a CUDA allocator peak, 20 % of a CPU live-tensor peak (it never saw the
   caching allocator).
 * CUDA context: 0.5 GB, the top of the 300–500 MB the context, cuBLAS/cuDNN handles and loaded
-  kernel images take beyond the allocator's counters (DOMAIN.md).
+  kernel images take beyond the allocator's counters (docs/DOMAIN.md §5).
 * Per-generation allowance:
   - cuBLAS workspace: PyTorch's default per handle is 4096 KiB×2 + 16 KiB×8 (≈8.1 MiB) below
     Hopper and 4096 KiB×8 (32 MiB) on 9.0+ (`CUBLAS_WORKSPACE_CONFIG` defaults).

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.check.secrets import SecretArg, redact, scrub_args, secret_file_help
 from advisor.errors import DomainFailure, InputError
 from advisor.profiler import runner
 from advisor.profiler.datafiles import data_source
@@ -76,7 +77,14 @@ def _so_far(outcome: runner.ChildOutcome) -> dict[str, Any]:
 
 
 def _fail(message: str, outcome: runner.ChildOutcome, **extra: Any) -> DomainFailure:
-    details = {"measured_so_far": _so_far(outcome), "output_tail": outcome.output_tail, **extra}
+    details = {"measured_so_far": _so_far(outcome),
+               "output_tail": [redact(line) for line in outcome.output_tail], **extra}
+    err = details.get("script_error")
+    if isinstance(err, dict):  # the script's own message and traceback may echo a secret
+        details["script_error"] = {k: ([redact(str(x)) for x in v] if isinstance(v, list)
+                                       else redact(v) if isinstance(v, str) else v)
+                                   for k, v in err.items()}
+    message = redact(message)
     return DomainFailure(message, details)
 
 
@@ -87,6 +95,11 @@ def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float
                     "stopped. To fix: make it use less (a smaller batch), or raise "
                     "--memory-limit-gb if this machine has the memory.", outcome,
                     reason="memory_limit")
+    if outcome.disk_exceeded:
+        gib = runner.disk_limit_bytes() / 2**30
+        raise _fail(f"{what} wrote more than {gib:.3g} GiB to disk and was stopped. To fix: "
+                    "make it write less while profiling (fewer checkpoints or logs), or raise "
+                    "--disk-limit-gb.", outcome, reason="disk_limit")
     if outcome.timed_out:
         raise _fail(f"{what} did not finish within the {timeout_s:g} s timeout and was stopped. "
                     "To fix: raise --timeout, or lower --steps/--warmup.", outcome,
@@ -103,6 +116,18 @@ def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float
         msg = err.get("message") or ""
         raise _fail(f"{what} raised {err['type']}{where}: {msg}".rstrip(": "), outcome,
                     reason="error", script_error=err)
+
+
+def _secret_warnings(found: list[SecretArg], what: str) -> list[str]:
+    """What to tell the user about secrets kept out of the profile (values masked)."""
+    if not found:
+        return []
+    listed = ", ".join(f"{s.where} ({s.masked}) -> {s.placeholder}" for s in found)
+    return [f"{what} holds secrets, which were NOT stored in the profile: {listed}. Command-line "
+            "arguments are visible to other users (ps, the job ClassAd, shell history): prefer "
+            "letting the script read the secret from a file or an environment variable. "
+            "`advisor recommend -o` writes a run.sh that reads each from a file: "
+            + secret_file_help([s.name for s in found])]
 
 
 def _environment_without_torch() -> dict[str, Any]:
@@ -147,7 +172,9 @@ def profile_script(script: str | Path, args: list[str] | tuple[str, ...] = (), *
         warnings.append(f"{res.get('finished_early') or 'the script ended'} after "
                         f"{len(intervals)} measured steps of the {steps} asked for.")
     data = data_source(res.get("data_seen"), list(args), str(cwd_path))
-    profile = build_torch_profile(res, script=str(script), args=list(args), warmup=warmup,
+    stored_args, secrets = scrub_args(list(args))  # secrets never reach the profile
+    warnings.extend(_secret_warnings(secrets, "the script's arguments"))
+    profile = build_torch_profile(res, script=str(script), args=stored_args, warmup=warmup,
                                   host_peak_rss=outcome.peak_rss_bytes, data=data)
     if res.get("checkpoint_error"):
         warnings.append(f"checkpoint size unknown: {res['checkpoint_error']}")
@@ -178,6 +205,9 @@ def profile_command(command: str | list[str], *, timeout_s: float = 600.0,
     cwd_path = Path(cwd or os.getcwd())
     argv = shlex.split(command) if isinstance(command, str) else list(command)
     text = command if isinstance(command, str) else shlex.join(command)
+    stored, secrets = scrub_args(argv)  # secrets never reach the profile nor a message
+    if secrets:
+        text = shlex.join(stored)
     if not argv:
         raise InputError("--command", command, "is empty.", 'give e.g. --command "python run.py"')
     limit = _check_common(timeout_s, memory_limit_gb)
@@ -189,5 +219,5 @@ def profile_command(command: str | list[str], *, timeout_s: float = 600.0,
                                     gpu_memory_bytes=outcome.gpu_memory_bytes,
                                     environment=_environment_without_torch())
     profile["wall_s"] = round(outcome.wall_s, 3)
-    profile["warnings"] = []
+    profile["warnings"] = _secret_warnings(secrets, "the command")
     return validate_profile(profile)

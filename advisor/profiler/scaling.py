@@ -8,7 +8,7 @@ measured, and the largest batch that fits each GPU of the catalog:
     largest batch = floor((GPU memory − CUDA context − intercept) / bytes per sample)
 
 The GPU memory is the catalog's `memory_gb` (GiB) less a 0.5 GiB CUDA context allowance
-(DOMAIN.md: the context takes 300–500 MB beyond the allocator's counters).
+(docs/DOMAIN.md §5: the context takes 300–500 MB beyond the allocator's counters).
 """
 
 from __future__ import annotations
@@ -49,15 +49,7 @@ def batch_args(template: str, batch_size: int) -> list[str]:
 
 def gpu_memory_table() -> list[tuple[str, float]]:
     """(name, memory_gb) of each GPU in the catalog."""
-    try:
-        from simulator.catalog import load_catalog
-    except ImportError:  # the catalog module not there: read the shipped CSV directly
-        from pathlib import Path
-
-        import pandas as pd
-        csv = Path(__file__).resolve().parents[2] / "data" / "gpus.csv"
-        frame = pd.read_csv(csv, usecols=["name", "memory_gb"])
-        return [(str(n), float(m)) for n, m in zip(frame["name"], frame["memory_gb"], strict=True)]
+    from simulator.catalog import load_catalog
     return [(g.name, float(g.memory_gb)) for g in load_catalog()]
 
 

@@ -6,7 +6,6 @@ modules use to read a profile; it raises `InputError` naming the field for a bad
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,16 @@ import numpy as np
 
 from advisor.errors import InputError, nearest
 from advisor.output import atomic_write, dumps
+from simulator.files import read_json
+from simulator.validate import (
+    boolean,
+    choice,
+    known_keys,
+    mapping,
+    number,
+    string,
+    string_list,
+)
 
 SCHEMA_VERSION = 1
 MODES = ("torch", "command")
@@ -23,30 +32,69 @@ OP_CLASSES = ("matmul", "conv", "attention", "other")
 FLOPS_CONVENTION = ("torch.utils.flop_counter: matmul, convolution and attention kernels "
                     "(2 FLOPs per multiply-add); element-wise ops are counted in bytes only")
 
-# (dotted key, kind, when it may be null: "never", "command" (in command mode), "always").
-CORE_FIELDS: list[tuple[str, str, str]] = [
-    ("schema_version", "int", "never"),
-    ("script", "str", "never"),
-    ("device", "dict", "never"),
-    ("device.kind", "str", "never"),
-    ("device.name", "str", "always"),
-    ("steps_measured", "int", "never"),
-    ("step_time_s", "dict", "never"),
-    ("step_time_s.median", "num", "never"),
-    ("step_time_s.p10", "num", "never"),
-    ("step_time_s.p90", "num", "never"),
-    ("data_wait_fraction", "num", "command"),
-    ("flops_per_step", "num", "command"),
-    ("parameters", "int", "command"),
-    ("batch_size", "int", "always"),
-    ("peak_memory_bytes", "dict", "never"),
-    ("peak_memory_bytes.device", "int", "command"),
-    ("peak_memory_bytes.host", "int", "never"),
-    ("checkpoint_bytes", "int", "always"),
-    ("environment", "dict", "never"),
-    ("environment.python", "str", "never"),
-    ("environment.torch", "str", "always"),
+# Plausible upper bounds: past them a value is a unit mistake or a corrupt file, and would reach a
+# submit file as an absurd request (a checkpoint of 1e30 bytes gave request_disk = 2.56e24 MB).
+MAX_DEVICE_BYTES = 1e13       # 10 TB of GPU memory for one process
+MAX_HOST_BYTES = 1e14         # 100 TB of host memory
+MAX_CHECKPOINT_BYTES = 1e14   # 100 TB written per checkpoint
+MAX_DATA_BYTES = 1e15         # 1 PB read by one task
+MAX_STEP_SECONDS = 1e6        # eleven days per optimizer step
+MAX_FLOPS = 1e24              # per step; a 1e12-parameter model on a 1e6-token batch is ~6e18
+MAX_COUNT = 1e15              # parameters, kernels, files, steps
+
+# (dotted key, kind, when it may be null, number rules). Kinds: int, num, str, strlist, dict.
+# Null: "never", "command" (null in command mode), "always". Numbers are zero or more unless the
+# rules say otherwise (exclusive_minimum=0: zero means nothing).
+Field = tuple[str, str, str, dict[str, Any]]
+CORE_FIELDS: list[Field] = [  # every profile has these
+    ("schema_version", "int", "never", {}),
+    ("script", "str", "never", {}),
+    ("device", "dict", "never", {}),
+    ("device.kind", "str", "never", {}),
+    ("device.name", "str", "always", {}),
+    ("steps_measured", "int", "never", {"maximum": MAX_COUNT}),
+    ("step_time_s", "dict", "never", {}),
+    ("step_time_s.median", "num", "never", {"maximum": MAX_STEP_SECONDS}),
+    ("step_time_s.p10", "num", "never", {"maximum": MAX_STEP_SECONDS}),
+    ("step_time_s.p90", "num", "never", {"maximum": MAX_STEP_SECONDS}),
+    ("data_wait_fraction", "num", "command", {"maximum": 1.0}),
+    ("flops_per_step", "num", "command", {"maximum": MAX_FLOPS}),
+    ("parameters", "int", "command", {"maximum": MAX_COUNT}),
+    ("batch_size", "int", "always", {"exclusive_minimum": 0, "maximum": MAX_COUNT}),
+    ("peak_memory_bytes", "dict", "never", {}),
+    ("peak_memory_bytes.device", "int", "command", {"maximum": MAX_DEVICE_BYTES}),
+    ("peak_memory_bytes.host", "int", "never", {"maximum": MAX_HOST_BYTES}),
+    ("checkpoint_bytes", "int", "always", {"maximum": MAX_CHECKPOINT_BYTES}),
+    ("environment", "dict", "never", {}),
+    ("environment.python", "str", "never", {}),
+    ("environment.torch", "str", "always", {}),
 ]
+OPTIONAL_FIELDS: list[Field] = [  # checked where present (older profiles may lack them)
+    ("mode", "str", "always", {}),
+    ("args", "strlist", "always", {}),
+    ("steps_per_epoch", "int", "always", {"exclusive_minimum": 0, "maximum": MAX_COUNT}),
+    ("micro_batches_per_step", "int", "always", {"exclusive_minimum": 0, "maximum": MAX_COUNT}),
+    ("warmup_steps", "int", "always", {"maximum": MAX_COUNT}),
+    ("data", "dict", "always", {}),
+    ("data.path", "str", "always", {}),
+    ("data.bytes", "int", "always", {"maximum": MAX_DATA_BYTES}),
+    ("data.files", "int", "always", {"maximum": MAX_COUNT}),
+    ("data_wait_s", "dict", "always", {}),
+    ("data_wait_s.median", "num", "always", {"maximum": MAX_STEP_SECONDS}),
+    ("flops_by_dtype", "dict", "always", {}),
+    ("bytes_per_step", "num", "always", {"maximum": MAX_FLOPS}),
+    ("kernels_per_step", "num", "always", {"maximum": MAX_COUNT}),
+    ("op_classes", "dict", "always", {}),
+    ("precision", "dict", "always", {}),
+    ("dataloader", "dict", "always", {}),
+    ("dataloader.num_workers", "int", "always", {"maximum": 4096}),
+    ("device.capability", "num", "always", {"maximum": 20}),
+    ("environment.arch_list", "strlist", "always", {}),
+    ("task", "dict", "always", {}),
+]
+PRECISION_DTYPES = ("param_dtype", "autocast_dtype", "float32_matmul_precision")
+PRECISION_FLAGS = ("tf32_matmul", "tf32_cudnn", "compiled", "uses_sdpa", "grad_scaler")
+_FIX = "re-create it with `advisor profile SCRIPT` (docs/PROFILE_SCHEMA.md lists the fields)"
 
 
 def _get(d: dict, dotted: str) -> tuple[bool, Any]:
@@ -58,70 +106,122 @@ def _get(d: dict, dotted: str) -> tuple[bool, Any]:
     return True, cur
 
 
-def validate_profile(profile: Any, source: str | None = None) -> dict[str, Any]:
-    """Check the stable core of a profile; return it. Raises InputError naming the field."""
-    fix = "re-create it with `advisor profile SCRIPT` (docs/PROFILE_SCHEMA.md lists the fields)"
+def _check(profile: dict[str, Any], field: Field, mode: str, required: bool) -> None:
+    key, kind, nullable, rules = field
+    present, value = _get(profile, key)
+    parent = key.rsplit(".", 1)[0] if "." in key else None
+    if not present:
+        if not required or (parent is not None and not isinstance(_get(profile, parent)[1], dict)):
+            return
+        options = list(_get(profile, parent)[1] or {}) if parent else list(profile)
+        raise InputError(key, None, "is missing.", _FIX,
+                         suggestions=nearest(key.rsplit(".", 1)[-1], options))
+    if value is None:
+        if nullable == "always" or (nullable == "command" and mode == "command"):
+            return
+        raise InputError(key, value, "must not be null.", _FIX)
+    if kind in ("int", "num"):
+        bounds = rules if "exclusive_minimum" in rules else {"minimum": 0, **rules}
+        checked = number(value, key, integer=kind == "int", **bounds)
+        if isinstance(value, str):  # numeric text ("1e3"): keep the number
+            _put(profile, key, checked)
+    elif kind == "str":
+        string(value, key)
+    elif kind == "strlist":
+        string_list(value, key)
+    elif kind == "dict":
+        mapping(value, key, "a JSON object {...}")
+
+
+def _put(d: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        d = d[part]
+    d[last] = value
+
+
+def _flops(value: Any, field: str) -> None:
+    for dtype, flops in mapping(value, field, '{"float32": 1.2e10}').items():
+        number(flops, f"{field}.{dtype}", minimum=0, maximum=MAX_FLOPS)
+
+
+def _details(profile: dict[str, Any]) -> None:
+    """The nested objects prediction reads: op classes, FLOPs by dtype, precision settings."""
+    if profile.get("flops_by_dtype") is not None:
+        _flops(profile["flops_by_dtype"], "flops_by_dtype")
+    classes = profile.get("op_classes")
+    if classes is not None:
+        known_keys(classes, OP_CLASSES, "op_classes")
+        for name, c in classes.items():
+            where = f"op_classes.{name}"
+            if c is None:
+                continue
+            mapping(c, where, '{"flops": {}, "bytes": 0, "kernels": 0}')
+            if c.get("flops") is not None:
+                _flops(c["flops"], f"{where}.flops")
+            number(c.get("bytes"), f"{where}.bytes", default=None, minimum=0, maximum=MAX_FLOPS)
+            number(c.get("kernels"), f"{where}.kernels", default=None, minimum=0,
+                   maximum=MAX_COUNT)
+    precision = mapping(profile.get("precision") or {}, "precision", '{"param_dtype": "float32"}')
+    for key in PRECISION_DTYPES:
+        string(precision.get(key), f"precision.{key}", default=None)
+    for key in PRECISION_FLAGS:
+        boolean(precision.get(key), f"precision.{key}", default=None)
+
+
+def _prediction_inputs(profile: dict[str, Any]) -> None:
+    """What prediction needs beyond a valid profile: per-step work to scale."""
+    if (profile.get("op_classes") is None and not profile.get("flops_by_dtype")
+            and profile.get("flops_per_step") is None):
+        raise InputError("op_classes", None, "is missing, and so is flops_per_step: nothing to "
+                         "predict from.", "profile the training loop with `advisor profile "
+                         "SCRIPT` (mode torch).")
+
+
+def validate_profile(profile: Any, source: str | None = None, *,
+                     for_prediction: bool = False) -> dict[str, Any]:
+    """The one check of a WorkloadProfile, for the profiler that writes it and every reader;
+    returns it. Raises InputError naming the field. `for_prediction` also requires what `advisor
+    fit` scales (per-step FLOPs, a step time above zero, the device peak)."""
+    try:
+        return _validate(profile, for_prediction)
+    except InputError as exc:
+        raise exc.with_source(source) if source else exc from None
+
+
+def _validate(profile: Any, for_prediction: bool) -> dict[str, Any]:
     if not isinstance(profile, dict):
-        raise InputError("profile", type(profile).__name__, "a profile is a JSON object.", fix,
-                         source=source)
+        raise InputError("profile", type(profile).__name__, "a profile is a JSON object.", _FIX)
     version = profile.get("schema_version")
     if "schema_version" in profile and version != SCHEMA_VERSION:
         raise InputError("schema_version", version,
-                         f"this advisor reads schema_version {SCHEMA_VERSION}.", fix,
-                         source=source)
-    mode = profile.get("mode", "torch")
-    if mode not in MODES:
-        raise InputError("mode", mode, f"must be one of {', '.join(MODES)}.", fix,
-                         source=source, suggestions=nearest(str(mode), MODES))
-    for key, kind, nullable in CORE_FIELDS:
-        present, value = _get(profile, key)
-        if not present:
-            parent = key.rsplit(".", 1)[0] if "." in key else None
-            options = list(_get(profile, parent)[1] or {}) if parent else list(profile)
-            raise InputError(key, None, "is missing.", fix, source=source,
-                             suggestions=nearest(key.rsplit(".", 1)[-1], options))
-        if value is None:
-            if nullable == "always" or (nullable == "command" and mode == "command"):
-                continue
-            raise InputError(key, value, "must not be null.", fix, source=source)
-        if kind in ("int", "num"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InputError(key, value, "must be a number.", fix, source=source)
-            if kind == "int" and isinstance(value, float) and not value.is_integer():
-                raise InputError(key, value, "must be a whole number.", fix, source=source)
-            if value < 0:
-                raise InputError(key, value, "must not be negative.", fix, source=source)
-        elif kind == "str" and not isinstance(value, str):
-            raise InputError(key, value, "must be a string.", fix, source=source)
-        elif kind == "dict" and not isinstance(value, dict):
-            raise InputError(key, value, "must be an object.", fix, source=source)
-    kind = profile["device"]["kind"]
-    if kind not in DEVICE_KINDS:
-        raise InputError("device.kind", kind, f"must be one of {', '.join(DEVICE_KINDS)}.", fix,
-                         source=source, suggestions=nearest(str(kind), DEVICE_KINDS))
+                         f"this advisor reads schema_version {SCHEMA_VERSION}.", _FIX)
+    mode = choice(profile.get("mode"), "mode", MODES, default="torch")
+    if mode == "torch" or for_prediction:
+        _prediction_inputs(profile)
+    for f in CORE_FIELDS:
+        _check(profile, f, mode, required=True)
+    _details(profile)  # before the totals derived from these (bytes_per_step, ...)
+    for f in OPTIONAL_FIELDS:
+        _check(profile, f, mode, required=False)
+    choice(profile["device"]["kind"], "device.kind", DEVICE_KINDS)
     st = profile["step_time_s"]
     if not st["p10"] <= st["median"] <= st["p90"]:
-        raise InputError("step_time_s", st, "needs p10 <= median <= p90.", fix, source=source)
-    frac = profile.get("data_wait_fraction")
-    if frac is not None and frac > 1:
-        raise InputError("data_wait_fraction", frac, "is a fraction between 0 and 1.", fix,
-                         source=source)
+        raise InputError("step_time_s", st, "needs p10 <= median <= p90.", _FIX)
+    if for_prediction:
+        if st["median"] <= 0:
+            raise InputError("step_time_s.median", st["median"], "must be greater than zero.",
+                             "give a measured step time.")
+        if profile["peak_memory_bytes"].get("device") is None:
+            raise InputError("peak_memory_bytes.device", None, "is missing.", _FIX)
     return profile
 
 
-def load_profile(path: str | Path) -> dict[str, Any]:
+def load_profile(path: str | Path, *, for_prediction: bool = False) -> dict[str, Any]:
     """Read and validate a WorkloadProfile JSON file."""
-    path = Path(path)
     src = str(path)
-    if not path.is_file():
-        raise InputError("profile", src, "no such file.",
-                         "give the path of a file written by `advisor profile`", source=src)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("profile", src, f"is not valid JSON ({exc}).",
-                         "re-create it with `advisor profile SCRIPT`", source=src) from None
-    return validate_profile(data, source=src)
+    data = read_json(path, "profile", "give the path of a file written by `advisor profile`")
+    return validate_profile(data, source=src, for_prediction=for_prediction)
 
 
 def write_profile(profile: dict[str, Any], path: str | Path) -> Path:

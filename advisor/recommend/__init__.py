@@ -12,17 +12,17 @@ Kubernetes Job.
 from __future__ import annotations
 
 import math
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from advisor.assess import Assessment, assess
-from advisor.assess.rules import fmt_hours
+from advisor.check.secrets import SECRETS_DIR, scrub_args, secret_file_help, secret_names
 from advisor.emit import write_files
+from advisor.emit.quote import comment, secrets_read, shell_command, shell_quote
 from advisor.errors import ConfigError, InputError, nearest
-from advisor.output import atomic_write
+from advisor.output import atomic_write, error_line
 from advisor.recommend.candidates import (
     Candidate,
     CheckpointCosts,
@@ -42,6 +42,7 @@ from advisor.recommend.evaluate import (
 )
 from advisor.recommend.sizing import HOST_HEADROOM, Sizing, size_request
 from advisor.request import DataFile, JobSpec, Request
+from advisor.units import fmt_hours
 from advisor.workload import Workload
 from simulator.catalog import Catalog, load_catalog
 from simulator.pool import Pool, load_pool
@@ -268,7 +269,10 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
                 "jobs": jobs, "job_hours_on_slowest_gpu": slowest,
                 "goodput_fraction": best.outcome.goodput_fraction,
                 "evictions_per_job": best.outcome.evictions_per_task}
-    if jobs > MAX_SIM_JOBS:
+    if best.outcome.scale > jobs / min(jobs, MAX_SIM_JOBS) * 1.000001:
+        assumed.append(f"a slice of the campaign was simulated ({best.outcome.scale:.3g} times less "
+                       "work: fewer jobs and checkpoint intervals) and the time scaled")
+    elif jobs > MAX_SIM_JOBS:
         assumed.append(f"{MAX_SIM_JOBS:,} of the {jobs:,} jobs were simulated and the time scaled "
                        "(throughput-bound regime)")
     assumed.append(f"request_memory has {HOST_HEADROOM:.0%} headroom over the measured host peak"
@@ -286,6 +290,8 @@ def _inputs(workload: Workload, items: int) -> tuple[DataFile, ...]:
     if workload.profile_data is not None:
         script = str(workload.profile_data.get("script", "train.py"))
         out.append(DataFile(Path(script).name, 0.0001))
+        if secret_names(scrub_args([str(a) for a in workload.profile_data.get("args") or []])[0]):
+            out.append(DataFile(SECRETS_DIR, 0.0))   # the files run.sh reads the secrets from
         data = workload.profile_data.get("data") or {}
         if data.get("bytes"):
             out.append(DataFile(Path(str(data.get("path") or "data")).name + ".tar.gz",
@@ -305,7 +311,7 @@ def _checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
     daly = describe_daly(space, c.min_capability, c.is_resumable)
     if daly:
         story["daly"] = daly
-    guidance = pool.limits.get("checkpoint_interval_hours")
+    guidance = pool.checkpoint_guidance
     if c.checkpoint_interval_hours is None:
         story["explanation"] = ("No checkpointing: every job finishes within its tier "
                                 + ("and evictions cost less than checkpointing would."
@@ -320,17 +326,20 @@ def _checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
                  f"chose {fmt_hours(tau)}.")
     else:
         text += " No evictions on the slots it uses: the interval only has to keep each run inside its tier."
-    if isinstance(guidance, dict) and guidance.get("min") is not None:
-        lo, hi = guidance["min"], guidance["max"]
+    if guidance is not None:
+        lo, hi = guidance.min_hours, guidance.max_hours
+        advised = f"{pool.name}'s {lo:g}–{hi:g} h guidance"
         if tau < lo:
-            text += (f" That is shorter than CHTC's {lo:g}–{hi:g} h guidance: the checkpoint is cheap "
+            text += (f" That is shorter than {advised}: the checkpoint is cheap "
                      f"({space.costs.cost_hours * 3600:.0f} s), so frequent checkpoints cost little "
                      "while evictions are frequent.")
         elif tau > hi:
-            text += (f" That is longer than CHTC's {lo:g}–{hi:g} h guidance: nothing evicts these jobs, "
-                     "so each checkpoint only costs time; keep it under the 10 h maximum.")
+            text += (f" That is longer than {advised}: nothing evicts these jobs, "
+                     "so each checkpoint only costs time"
+                     + (f"; keep it under the {guidance.hard_max_hours:g} h maximum."
+                        if guidance.hard_max_hours is not None else "."))
         else:
-            text += f" That lies within CHTC's {lo:g}–{hi:g} h guidance."
+            text += f" That lies within {advised}."
     story["explanation"] = text
     return story
 
@@ -343,11 +352,24 @@ def write_job_files(rec: Recommendation, pool_ref: str | Path, out_dir: str | Pa
     pool = load_pool(pool_ref)
     paths = write_files(rec.request, rec.job, pool, out_dir, [target])
     lines = ["#!/bin/bash", "# Written by advisor recommend: what one job runs.", "set -euo pipefail"]
+    secrets = secrets_read(rec.command or "")
+    if secrets:   # read at run time from files the user creates; never written here
+        files = " ".join(f"{SECRETS_DIR}/{n}" for n in secrets)
+        lines += ["# The script's secret arguments are read at run time from files you create,",
+                  f"# readable only by you (the submit file sends the {SECRETS_DIR} folder with the job):",
+                  f"#   mkdir -p {SECRETS_DIR} && chmod 700 {SECRETS_DIR}",
+                  *(f"#   (umask 077; cat > {SECRETS_DIR}/{n})   # paste the value, then Ctrl-D" for n in secrets),
+                  f"for f in {files}; do",
+                  '    [ -r "$f" ] || { echo "run.sh: $f is missing: create it (chmod 600), see the comments in run.sh" >&2; exit 1; }',
+                  "done"]
+        error_line(f"warning: run.sh reads {files} at run time (kept out of every written file): "
+                   + secret_file_help(secrets))
     for f in rec.job.inputs:
         if f.path.endswith(".tar.gz") and f.path != "model.tar.gz":
             source = rec.data_dir or "DATA_DIR"
-            lines += [f"# {f.path}: made where you ran the script with `tar czf {f.path} {source}`",
-                      f"tar -xzf {shlex.quote(f.path)}"]
+            lines += [comment(f"# {f.path}: made where you ran the script with "
+                              f"`tar czf {shell_quote(f.path)} {shell_quote(source)}`"),
+                      f"tar -xzf {shell_quote(f.path)}"]
     lines.append(rec.command or 'echo "advisor: put the command of one task here" >&2\nexit 1')
     text = "\n".join(lines) + "\n"
     paths.append(atomic_write(Path(out_dir) / "run.sh", text, mode=0o755))
@@ -366,5 +388,5 @@ def task_command(workload: Workload) -> str | None:
     if prof is None or prof.get("mode", "torch") != "torch":
         return None
     script = Path(str(prof.get("script", "train.py"))).name
-    args = [str(a) for a in (prof.get("args") or [])]
-    return "python3 " + " ".join(shlex.quote(x) for x in [script, *args])
+    args, _found = scrub_args([str(a) for a in (prof.get("args") or [])])  # also older profiles
+    return "python3 " + shell_command([script, *args])

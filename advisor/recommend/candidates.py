@@ -13,19 +13,23 @@ rate; τ starts from Daly's optimum for the eviction rate of the slots the job m
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from advisor.assess.rules import JOB_STARTUP_S, TRANSFER_GBPS, shortest_tier
+from advisor.assess.rules import JOB_STARTUP_S, TRANSFER_GBPS
 from advisor.assess.runtime import GpuOption
 from advisor.workload import Workload
 from simulator.pool import Pool
-from simulator.theory import daly_interval
+from simulator.theory import daly_interval, young_interval
 
 TIER_MARGIN = 1.15              # a run must fit its tier with 15% to spare
 CHECKPOINT_WRITE_S = 30.0       # assumption: serialize + stop, beyond the transfer
 MIN_INTERVAL_H = 10 / 60
+# A pool without length tiers lets a job run unbounded; a run longer than this without a
+# checkpoint is not simulated (its span alone would take the simulation hours), and such jobs
+# are offered a daily checkpoint instead.
+MAX_UNCHECKPOINTED_RUN_H = 2000.0
+LONG_RUN_INTERVAL_H = 24.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ def intervals(space: Space, floor: float, resumable: bool, tier_hours: float | N
         out.append(max(MIN_INTERVAL_H, tier_hours / TIER_MARGIN - delta - restart))
     fastest = max((space.job_hours(o, space.items_per_job)
                    for o in space.considered(floor, resumable)), default=0.0)
+    if tier_hours is None and fastest > MAX_UNCHECKPOINTED_RUN_H:
+        out.append(LONG_RUN_INTERVAL_H)
     out = [t for t in out if t < fastest]        # an interval longer than the job never fires
     return sorted({round(t, 3) for t in out})
 
@@ -133,8 +139,13 @@ def enumerate_candidates(space: Space) -> list[Candidate]:
             if not opts:
                 continue
             slowest = max(space.job_hours(o, space.items_per_job) for o in opts)
-            tier = shortest_tier(pool, slowest * TIER_MARGIN) if pool.tiers else None
-            if pool.tiers and tier is None:
+            tier = pool.shortest_tier(slowest * TIER_MARGIN) if pool.tiers else None
+            if not pool.tiers and slowest > MAX_UNCHECKPOINTED_RUN_H:
+                out.append(Candidate(floor, None, resumable, None, space.items_per_job,
+                                     why_not=f"a {slowest:.1f} h run without a checkpoint is "
+                                     f"beyond the {MAX_UNCHECKPOINTED_RUN_H:g} h the simulation "
+                                     "models; checkpoint it"))
+            elif pool.tiers and tier is None:
                 longest = max(pool.tiers, key=lambda t: t.max_hours)
                 out.append(Candidate(floor, longest.name, resumable, None, space.items_per_job,
                                      why_not=f"a {slowest:.1f} h job on the slowest accepted GPU "
@@ -145,7 +156,7 @@ def enumerate_candidates(space: Space) -> list[Candidate]:
                                      space.items_per_job))
             for tau in intervals(space, floor, resumable, shortest.max_hours if shortest else None):
                 run_h = tau + space.costs.cost_hours + space.costs.restart_hours
-                t = shortest_tier(pool, run_h * TIER_MARGIN) if pool.tiers else None
+                t = pool.shortest_tier(run_h * TIER_MARGIN) if pool.tiers else None
                 out.append(Candidate(floor, t.name if t else None, resumable, tau, space.items_per_job))
     if w.per_task.cpu_hours and pool.cpu_slots is not None and out:
         best = next((c for c in out if c.why_not is None), None)
@@ -167,7 +178,7 @@ def refinements(space: Space, best: Candidate) -> list[Candidate]:
             run_h = tau + space.costs.cost_hours + space.costs.restart_hours
             if tau < MIN_INTERVAL_H or (shortest and run_h * TIER_MARGIN > shortest.max_hours):
                 continue
-            t = shortest_tier(pool, run_h * TIER_MARGIN) if pool.tiers else None
+            t = pool.shortest_tier(run_h * TIER_MARGIN) if pool.tiers else None
             out.append(Candidate(best.min_capability, t.name if t else None, best.is_resumable,
                                  round(tau, 3), best.items_per_job, best.cpu_ok))
     if best.items_per_job > 1:
@@ -175,7 +186,7 @@ def refinements(space: Space, best: Candidate) -> list[Candidate]:
             items = max(1, int(round(best.items_per_job * factor)))
             opts = space.considered(best.min_capability, best.is_resumable)
             slowest = max(space.job_hours(o, items) for o in opts)
-            t = shortest_tier(pool, slowest * TIER_MARGIN) if pool.tiers else None
+            t = pool.shortest_tier(slowest * TIER_MARGIN) if pool.tiers else None
             if pool.tiers and t is None:
                 continue
             out.append(Candidate(best.min_capability, t.name if t else None, best.is_resumable,
@@ -191,4 +202,4 @@ def describe_daly(space: Space, floor: float, resumable: bool) -> dict[str, Any]
     return {"mean_time_to_eviction_hours": mtte, "checkpoint_cost_hours": delta,
             "restart_hours": space.costs.restart_hours,
             "daly_interval_hours": daly_interval(delta, mtte),
-            "young_interval_hours": math.sqrt(2 * delta * mtte)}
+            "young_interval_hours": young_interval(delta, mtte)}

@@ -23,6 +23,17 @@ from simulator.scenario import Scenario
 
 WARMUP_HOURS = 24.0
 MAX_SIM_JOBS = 1500
+# Bounds on what one candidate's simulation covers, so that time and memory do not grow with the
+# campaign (10^6 GPU hours or 10^11 tasks take as long as a few thousand hours of work): at most
+# MAX_SIM_WORK_HOURS of work (reference-GPU hours) and MAX_SIM_RUNS checkpoint-to-checkpoint runs
+# over all simulated jobs, and MAX_SIM_JOB_HOURS of work per job when it checkpoints (but at
+# least MIN_SIM_RUNS_PER_JOB intervals). A checkpointing job is a renewal process (run, write,
+# restart), so its time grows linearly with its work; a campaign beyond the pool's capacity is
+# throughput-bound, so time grows linearly with the number of jobs. Both are scaled back.
+MAX_SIM_WORK_HOURS = 20_000.0
+MAX_SIM_RUNS = 100_000
+MAX_SIM_JOB_HOURS = 1_000.0
+MIN_SIM_RUNS_PER_JOB = 20
 BACKGROUND_USERS = 20
 BACKGROUND_MEAN_HOURS = 6.0
 BACKGROUND_CV = 1.5
@@ -59,12 +70,31 @@ def background(space: Space, load: float, speeds: dict[str, float]) -> dict[str,
             "request": request}
 
 
+def simulated_slice(jobs: int, work: float, interval_hours: float | None,
+                    speed: float = 1.0) -> tuple[int, float]:
+    """(jobs, work per job in reference hours) to simulate for `jobs` jobs of `work` hours each,
+    within the bounds above; the caller scales the time by (jobs × work) / (simulated jobs ×
+    simulated work). Only a checkpointing job's work is shortened."""
+    sim_jobs = max(1, min(jobs, MAX_SIM_JOBS))
+    sim_work = work
+    budget = MAX_SIM_WORK_HOURS
+    if interval_hours:
+        run = max(interval_hours * max(speed, 1e-6), 1e-6)    # one run's work, reference hours
+        budget = min(budget, MAX_SIM_RUNS * run)
+        floor = MIN_SIM_RUNS_PER_JOB * run
+        sim_work = min(work, max(MAX_SIM_JOB_HOURS, floor) if work > MAX_SIM_JOB_HOURS else work)
+        if sim_jobs * sim_work > budget:
+            sim_work = min(sim_work, max(budget / sim_jobs, floor))
+    if sim_jobs * sim_work > budget:
+        sim_jobs = max(1, int(budget // max(sim_work, 1e-9)))
+    return sim_jobs, sim_work
+
+
 def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
                  gpu_memory_gb: float, memory_gb: float, cpus: int,
                  reference_gpu: str) -> tuple[Scenario, float]:
     w = space.workload
     jobs = math.ceil(w.tasks / cand.items_per_job)
-    sim_jobs = min(jobs, MAX_SIM_JOBS)
     usable = [o for o in space.options if o.fits and o.task_hours]
     # Work per job in hours on the catalog's reference GPU: hours on a GPU × that GPU's speed
     # (speeds are relative to the reference GPU).
@@ -86,10 +116,13 @@ def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
         checkpoint = {"mode": "exit", "interval_minutes": cand.checkpoint_interval_hours * 60,
                       "cost_seconds": costs.cost_hours * 3600,
                       "restart_seconds": costs.restart_hours * 3600}
+    speed = usable[0].speed if usable else 1.0
+    sim_jobs, sim_work = simulated_slice(jobs, work, cand.checkpoint_interval_hours, speed)
+    scale = (jobs / sim_jobs) * (work / sim_work)
     d: dict[str, Any] = {
         "name": cand.label, "seed": 1, "warmup_hours": WARMUP_HOURS, "pool": pool_ref,
         "workload": {"name": w.name, "tasks": sim_jobs, "start_hours": WARMUP_HOURS,
-                     "work_hours": {"dist": "fixed", "value": max(work, 1e-6)},
+                     "work_hours": {"dist": "fixed", "value": max(sim_work, 1e-6)},
                      "reference_gpu": reference_gpu,
                      "speed": speeds,
                      "request": request, "checkpoint": checkpoint},
@@ -97,7 +130,7 @@ def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
     bg = background(space, load, speeds)
     if bg is not None:
         d["background"] = bg
-    return Scenario.from_dict(d, source=f"candidate {cand.label}"), jobs / sim_jobs
+    return Scenario.from_dict(d, source=f"candidate {cand.label}"), scale
 
 
 def evaluate(scenario: Scenario, scale: float, replications: int, seed: int) -> Outcome:

@@ -5,10 +5,10 @@
 * `request_disk`: inputs + outputs + two checkpoints (the one being written and the last good
   one) + the software environment (container or shared input), × (1 + DISK_HEADROOM).
 * `gpus_minimum_memory`: the predicted device peak (allocator + CUDA context + margin).
-* `gpus_minimum_capability`: the feature gates (bf16/TF32 ≥ 8.0, FP8 ≥ 8.9) or the floor the
-  simulation found pays off.
+* `gpus_minimum_capability`: the feature gates of `advisor.predict.gates` (bf16, FP8) or the
+  floor the simulation found pays off.
 * `request_cpus`: what keeps the GPU fed (data-loader workers + the main process), from the
-  predictor; 1 when nothing was measured.
+  predictor; the pool's minimum (`limits.min_request_cpus`, else 1) when nothing was measured.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import math
 from dataclasses import dataclass
 
 from advisor.assess.runtime import GpuOption
+from advisor.predict.gates import BF16_MIN, FP8_MIN
 from advisor.workload import Workload
 from simulator.pool import Pool
 
 HOST_HEADROOM = 0.25
 DISK_HEADROOM = 0.25
 ENVIRONMENT_GB = 5.0            # assumption: a PyTorch environment without a container image
-GATES = {"bf16": 8.0, "tf32": 8.0, "fp8": 8.9}
+MEMORY_STEP_MB = 256            # request_memory and gpus_minimum_memory are rounded up to this
+DISK_STEP_MB = 1024             # request_disk is rounded up to whole GB
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,14 @@ class Sizing:
     reasons: dict[str, str]
 
 
-def _round_up(mb: float, step: int = 256) -> int:
-    return int(math.ceil(mb / step) * step)
+def round_memory_mb(mb: float) -> int:
+    """Host or GPU memory rounded up to MEMORY_STEP_MB, at least one step."""
+    return max(MEMORY_STEP_MB, int(math.ceil(mb / MEMORY_STEP_MB) * MEMORY_STEP_MB))
+
+
+def round_disk_mb(mb: float) -> int:
+    """Disk rounded up to DISK_STEP_MB (whole GB), at least one step."""
+    return max(DISK_STEP_MB, int(math.ceil(mb / DISK_STEP_MB) * DISK_STEP_MB))
 
 
 def precision_gate(workload: Workload) -> tuple[float | None, str | None]:
@@ -47,16 +55,25 @@ def precision_gate(workload: Workload) -> tuple[float | None, str | None]:
         prec = prof.get("precision") or {}
         autocast = str(prec.get("autocast_dtype") or "")
         if "bfloat16" in autocast or prec.get("param_dtype") == "bfloat16":
-            return 8.0, "the script computes in bfloat16 (needs capability 8.0)"
+            return BF16_MIN, f"the script computes in bfloat16 (needs capability {BF16_MIN:.1f})"
         if prec.get("tf32_matmul"):
             return None, None  # TF32 is a speed-up, not a requirement: older GPUs run fp32
         return None, None
     p = workload.per_task.precision
     if p == "bf16":
-        return 8.0, "bf16 needs capability 8.0"
+        return BF16_MIN, f"bf16 needs capability {BF16_MIN:.1f}"
     if p == "fp8":
-        return 8.9, "FP8 needs capability 8.9"
+        return FP8_MIN, f"FP8 needs capability {FP8_MIN:.1f}"
     return None, None
+
+
+def minimum_cpus(pool: Pool | None) -> tuple[int, str]:
+    """The fewest CPUs a job may request, and whose rule that is: the pool's
+    `limits.min_request_cpus`, else HTCondor's default of 1."""
+    least = pool.limits.get("min_request_cpus") if pool is not None else None
+    if isinstance(least, int) and not isinstance(least, bool) and least >= 1:
+        return least, f"{pool.name}'s" if pool is not None else "HTCondor's"
+    return 1, "HTCondor's default"
 
 
 def cpu_cap(pool: Pool, usable: list[GpuOption]) -> int:
@@ -82,23 +99,23 @@ def size_request(workload: Workload, usable: list[GpuOption], items_per_job: int
     prof = workload.profile_data
     if prof is not None:
         host = float((prof.get("peak_memory_bytes") or {}).get("host") or 0) / 2**20
-        memory_mb = _round_up(max(host * (1 + HOST_HEADROOM), 1024))
+        memory_mb = round_memory_mb(max(host * (1 + HOST_HEADROOM), 1024))
         why["request_memory"] = (f"measured host peak {host / 1024:.2f} GB + {HOST_HEADROOM:.0%} "
                                  "headroom (advisor profile)")
     else:
-        memory_mb = _round_up(per.memory_gb * 1024)
+        memory_mb = round_memory_mb(per.memory_gb * 1024)
         why["request_memory"] = f"{per.memory_gb:g} GB per task, as stated in the workload"
     ckpt_gb = per.checkpoint_gb or 0.0
     env_gb = workload.shared_input_gb or (0.0 if workload.container else ENVIRONMENT_GB)
     disk_gb = (items_per_job * (per.input_gb + per.output_gb) + 2 * ckpt_gb + env_gb)
-    disk_mb = _round_up(max(disk_gb * (1 + DISK_HEADROOM), 1.0) * 1024, 1024)
+    disk_mb = round_disk_mb(max(disk_gb * (1 + DISK_HEADROOM), 1.0) * 1024)
     why["request_disk"] = (f"{items_per_job * per.input_gb:.3g} GB in + {items_per_job * per.output_gb:.3g} "
                            f"GB out + 2 × {ckpt_gb:.3g} GB checkpoints + {env_gb:g} GB environment, "
                            f"+ {DISK_HEADROOM:.0%}")
     gpu_mem_mb = None
     if per.gpus > 0 and usable:
         need_gb = min(o.needed_memory_gb for o in usable)
-        gpu_mem_mb = _round_up(need_gb * 1024)
+        gpu_mem_mb = round_memory_mb(need_gb * 1024)
         source = "predicted device peak" if prof is not None else f"{per.gpu_memory_gb:g} GB stated"
         why["gpus_minimum_memory"] = f"{source} + margin + CUDA context = {need_gb:.1f} GB"
     if per.cpus:
@@ -117,8 +134,8 @@ def size_request(workload: Workload, usable: list[GpuOption], items_per_job: int
                                        "per GPU are offered by at least half of the usable GPU "
                                        f"slots: {cpus} (the job is input-bound there)")
         else:
-            cpus = 1
-            why["request_cpus"] = "nothing measured about data loading: CHTC's minimum of 1"
+            cpus, whose = minimum_cpus(pool)
+            why["request_cpus"] = f"nothing measured about data loading: {whose} minimum of {cpus}"
     gate, gate_why = precision_gate(workload)
     if gate_why:
         why["gpus_minimum_capability"] = gate_why

@@ -40,8 +40,8 @@ from advisor.report import plots
 from advisor.report.model import (
     CHECKPOINT_REPLICATIONS,
     CHECKPOINT_SEGMENTS,
-    Distribution,
     Report,
+    TimeToResults,
     WhatIf,
     outcome_mean,
 )
@@ -51,6 +51,7 @@ from simulator.catalog import Catalog, load_catalog
 from simulator.pool import Pool, load_pool
 from simulator.replicate import interval, replication_seeds, run_summary
 from simulator.scenario import Scenario
+from simulator.theory import daly_interval, exit_driven_optimum
 
 DEFAULT_PLOT_REPLICATIONS = 20
 SECTION_IDS = ("verdict", "submit-file", "fit-table", "time-to-results", "checkpoint", "whatif",
@@ -61,7 +62,8 @@ Progress = Callable[[int, int, str], None]
 
 # --- the simulations behind the figures -----------------------------------------------------
 
-def simulate_distribution(scenario: Scenario, scale: float, replications: int, seed: int) -> Distribution:
+def simulate_time_to_results(scenario: Scenario, scale: float, replications: int,
+                             seed: int) -> TimeToResults:
     values, held = [], 0
     for ss in replication_seeds(seed, replications):
         r = run_summary(scenario, ss)
@@ -69,7 +71,7 @@ def simulate_distribution(scenario: Scenario, scale: float, replications: int, s
             values.append(float(r["makespan_hours"]) * scale)
         else:
             held += 1
-    return Distribution(values_hours=values, held_runs=held, replications=replications, scale=scale)
+    return TimeToResults(values_hours=values, held_runs=held, replications=replications, scale=scale)
 
 
 def job_work_hours(space: Space, cand: Candidate, resumable: bool) -> float:
@@ -156,7 +158,7 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
     rec = recommend(workload, pool_ref, catalog=catalog, objective=objective,
                     replications=replications, seed=seed, background_load=background_load,
                     progress=rec_progress)
-    dist: Distribution | None = None
+    dist: TimeToResults | None = None
     whatifs: list[WhatIf] = []
     ckpt: dict[str, Any] = {}
     figs: dict[str, plots.Figure] = {}
@@ -167,7 +169,7 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
         c = chosen.candidate
         phase(1, f"time-to-results: {plot_replications} replications")
         scn, scale = rec.scenario_for(c)
-        dist = simulate_distribution(scn, scale, plot_replications, seed)
+        dist = simulate_time_to_results(scn, scale, plot_replications, seed)
         if dist.values_hours:
             figs["ttr"] = plots.time_to_results(
                 dist.values_hours, expected_mean_hours=rec.expected["time_to_results_hours"]["mean"],
@@ -215,7 +217,7 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
                   heading=f"{workload.name} on {pool.name}",
                   meta=meta, verdict=rec.verdict, sections=sections, footer=footer)
     return Report(html=text, workload=workload.name, pool=pool.name, verdict=rec.verdict,
-                  sections=[s[0] for s in sections], recommendation=rec, distribution=dist,
+                  sections=[s[0] for s in sections], recommendation=rec, time_to_results=dist,
                   whatifs=whatifs, checkpoint={k: v for k, v in ckpt.items() if k != "plot"})
 
 
@@ -231,7 +233,6 @@ def _checkpoint_numbers(rec: Recommendation, space: Space, c: Candidate, pool: P
         mtte = space.mean_time_to_eviction(c.min_capability, True)
         if mtte is None or not any(s.backfill_only for s in pool.slots):
             return {"plot": False, "explanation": story.get("explanation", "")}
-        from simulator.theory import daly_interval
         daly = {"mean_time_to_eviction_hours": mtte, "checkpoint_cost_hours": space.costs.cost_hours,
                 "restart_hours": space.costs.restart_hours,
                 "daly_interval_hours": daly_interval(space.costs.cost_hours, mtte)}
@@ -242,19 +243,18 @@ def _checkpoint_numbers(rec: Recommendation, space: Space, c: Candidate, pool: P
     taus = {round(tau_d * f, 4) for f in (0.25, 0.5, 1.0, 2.0, 4.0)}
     if c.checkpoint_interval_hours and not hypothetical:
         taus.add(round(c.checkpoint_interval_hours, 4))
-    guidance = pool.limits.get("checkpoint_interval_hours")
+    guidance = pool.checkpoint_guidance
     return {
         "plot": True, "hypothetical": hypothetical, "work_hours": work,
         "mtte_hours": float(daly["mean_time_to_eviction_hours"]),
         "cost_hours": float(daly["checkpoint_cost_hours"]), "restart_hours": float(daly["restart_hours"]),
         "daly_interval_hours": tau_d,
-        "exit_driven_optimum_hours": plots.exit_driven_optimum(
+        "exit_driven_optimum_hours": exit_driven_optimum(
             work, float(daly["checkpoint_cost_hours"]), float(daly["restart_hours"]),
             float(daly["mean_time_to_eviction_hours"])),
         "chosen_interval_hours": None if hypothetical else c.checkpoint_interval_hours,
         "sim_intervals_hours": sorted(t for t in taus if 0 < t < work),
-        "guidance": (float(guidance["min"]), float(guidance["max"]))
-        if isinstance(guidance, dict) and guidance.get("min") is not None else None,
+        "guidance": (guidance.min_hours, guidance.max_hours) if guidance else None,
         "explanation": story.get("explanation", ""),
     }
 
@@ -311,5 +311,5 @@ def _bar(label: str, e: Evaluated | None) -> plots.Bar:
 
 # --- sections -------------------------------------------------------------------------------
 
-__all__ = ["DEFAULT_PLOT_REPLICATIONS", "SECTION_IDS", "Distribution", "Report", "WhatIf",
+__all__ = ["DEFAULT_PLOT_REPLICATIONS", "SECTION_IDS", "Report", "TimeToResults", "WhatIf",
            "build_report", "write_report"]

@@ -1,4 +1,4 @@
-"""What a consultation report holds: the time-to-results distribution, the what-ifs, the page."""
+"""What a consultation report holds: the simulated time-to-results, the what-ifs, the page."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def outcome_mean(o: Outcome | None) -> float:
 
 
 @dataclass
-class Distribution:
-    """Time-to-results of the chosen request over replications (hours; held runs left out)."""
+class TimeToResults:
+    """The simulated time-to-results of the chosen request, one value per replication (hours;
+    replications with jobs held at the tier limit are counted in `held_runs`, not listed): a
+    sample and its summary, not a probability distribution (that is
+    `simulator.distributions.Distribution`, the type scenario files name)."""
 
     values_hours: list[float]
     held_runs: int
@@ -66,7 +69,7 @@ class Report:
     verdict: str
     sections: list[str]
     recommendation: Recommendation
-    distribution: Distribution | None = None
+    time_to_results: TimeToResults | None = None
     whatifs: list[WhatIf] = field(default_factory=list)
     checkpoint: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +86,7 @@ class Report:
                 "reasons": rec.reasons, "advice": rec.assessment.advice, "sections": self.sections,
                 "request": None if rec.request is None else rec.request.to_dict(),
                 "expected": rec.expected,
-                "time_to_results": None if self.distribution is None else self.distribution.to_dict(),
+                "time_to_results": None if self.time_to_results is None
+                else self.time_to_results.to_dict(),
                 "checkpoint": self.checkpoint,
                 "whatif": [w.to_dict() for w in self.whatifs]}

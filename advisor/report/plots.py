@@ -24,6 +24,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure as MplFigure  # noqa: E402
 
+from simulator.theory import (  # noqa: E402
+    daly_wall_time,
+    exit_driven_optimum,
+    exit_driven_wall_time,
+    no_checkpoint_wall_time,
+)
+
 # One palette for the whole page (colour-blind safe: Okabe-Ito).
 BLUE = "#0072B2"
 ORANGE = "#E69F00"
@@ -74,19 +81,6 @@ def time_unit(hours: float) -> tuple[str, float]:
     if hours < 2:
         return "min", 1 / 60
     return ("days", 24.0) if hours >= 72 else ("h", 1.0)
-
-
-def exit_driven_wall_time(work: float, interval: float, cost: float, restart: float,
-                          mtbf: float) -> float:
-    """Expected wall time with exit-driven checkpoints (HTCondor `checkpoint_exit_code`): every
-    segment but the first starts with the restart R, so each attempt is R + τ + δ long and is
-    repeated whole when evicted: (T_s/τ)·M·(e^{(R+τ+δ)/M} − 1), less R's share of the first."""
-    from simulator.theory import segment_wall_time
-
-    n = work / interval
-    per = segment_wall_time(restart + interval + cost, mtbf, 0.0)
-    first = segment_wall_time(interval + cost, mtbf, 0.0)
-    return n * per - (per - first) * min(1.0, n)
 
 
 def time_to_results(values_hours: Sequence[float], *, expected_mean_hours: float | None,
@@ -143,13 +137,6 @@ def time_to_results(values_hours: Sequence[float], *, expected_mean_hours: float
     return _render(fig, alt, title)
 
 
-def exit_driven_optimum(work: float, cost: float, restart: float, mtbf: float) -> float:
-    """The interval (hours) minimising `exit_driven_wall_time`, found on a fine log grid."""
-    taus = np.geomspace(1 / 120, max(work, 2 / 60), 2000)
-    walls = [exit_driven_wall_time(work, t, cost, restart, mtbf) for t in taus]
-    return float(taus[int(np.nanargmin(walls))])
-
-
 @dataclass(frozen=True)
 class SimulatedPoint:
     interval_hours: float
@@ -166,8 +153,6 @@ def checkpoint_curve(*, work_hours: float, mtte_hours: float, cost_hours: float,
     checkpoints) and the exit-driven variant the submit file uses, the chosen τ and the optima
     marked, simulated points if given."""
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
-
-    from simulator.theory import daly_wall_time, no_checkpoint_wall_time
 
     lo = max(2 / 60, daly_interval_hours / 8)
     hi = max(10.0, daly_interval_hours * 8, (chosen_interval_hours or 0) * 2)

@@ -9,19 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from advisor.assess.rules import fmt_hours
 from advisor.recommend import Recommendation
 from advisor.report import html as h
 from advisor.report import plots
 from advisor.report.model import (
     CHECKPOINT_REPLICATIONS,
     CHECKPOINT_SEGMENTS,
-    Distribution,
+    TimeToResults,
     WhatIf,
     outcome_mean,
 )
+from advisor.units import fmt_hours
 from advisor.workload import Workload
-from simulator.catalog import Catalog
+from simulator.catalog import Catalog, describe_speed_model
 from simulator.pool import Pool
 
 
@@ -120,7 +120,7 @@ def _fit_section(rec: Recommendation, workload: Workload, pool: Pool, catalog: C
 
     step: dict[str, tuple[float, str]] = {}
     caption = ("One task's hours: the reference-GPU hours of the workload scaled by a typical training "
-               "mix (half compute, half memory bandwidth). Profile the script for a per-GPU prediction.")
+               f"mix ({describe_speed_model()}). Profile the script for a per-GPU prediction.")
     if workload.profile_data is not None:
         from advisor.predict import predict_fit
         report = predict_fit(workload.profile_data, pool, catalog)
@@ -155,7 +155,7 @@ def _fit_section(rec: Recommendation, workload: Workload, pool: Pool, catalog: C
                              else "."))
 
 
-def _ttr_section(rec: Recommendation, dist: Distribution, fig: plots.Figure | None,
+def _ttr_section(rec: Recommendation, dist: TimeToResults, fig: plots.Figure | None,
                  replications: int) -> h.Safe:
     x = dist.values_hours
     rows = []
@@ -282,11 +282,11 @@ def _whatif_section(rec: Recommendation, whatifs: list[WhatIf], fig: plots.Figur
 
 
 def _assumptions_section(rec: Recommendation, workload: Workload, pool: Pool,
-                         dist: Distribution | None) -> h.Safe:
+                         dist: TimeToResults | None) -> h.Safe:
     items = list(rec.assumed)
     if workload.profile_data is None:
         items.append("GPU speeds: the workload's reference-GPU hours scaled by a typical training mix "
-                     "(half compute, half memory bandwidth), a first-order estimate.")
+                     f"({describe_speed_model()}), a first-order estimate.")
     else:
         from advisor.predict import LIMITS
         items.extend(LIMITS)
@@ -303,7 +303,7 @@ def _assumptions_section(rec: Recommendation, workload: Workload, pool: Pool,
 
 
 def render_sections(rec: Recommendation, workload: Workload, pool: Pool, catalog: Catalog,
-              dist: Distribution | None, ckpt: dict[str, Any], whatifs: list[WhatIf],
+              dist: TimeToResults | None, ckpt: dict[str, Any], whatifs: list[WhatIf],
               figs: dict[str, plots.Figure], replications: int) -> list[tuple[str, str, h.Safe]]:
     out = [("verdict", "Verdict", _verdict_section(rec, workload))]
     if rec.request is not None:

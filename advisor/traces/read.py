@@ -54,19 +54,30 @@ class Trace:
     nodes_source: str | None = None
 
 
+MAX_GPUS_PER_JOB = 1_000_000
+
+
 def _read_csv(path: str | Path, what: str) -> pd.DataFrame:
     p = Path(path)
+    if p.is_dir():
+        raise InputError(what, str(path), "is a directory, not a file.",
+                         f"give the path of the {what} CSV file.")
     if not p.is_file():
         raise InputError(what, str(path), "no such file.", f"give the path of the {what} CSV.")
     try:
         return pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError) as exc:
         raise InputError(what, str(path), f"is not a readable CSV ({exc}).",
                          "give a comma-separated file with a header row.") from None
+    except OSError as exc:
+        raise InputError(what, str(path), f"cannot be read ({exc.strerror or exc}).",
+                         "give a file you can read.") from None
 
 
 def _numeric(df: pd.DataFrame, col: str, path: str) -> pd.Series:
-    values = pd.to_numeric(df[col], errors="coerce")
+    values = pd.to_numeric(df[col], errors="coerce").astype(float)
+    values = values.where(~np.isinf(values.to_numpy()), np.nan)  # inf is not a time or a count
     bad = values.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -86,8 +97,12 @@ def read_jobs(path: str | Path) -> tuple[pd.DataFrame, str]:
     df = _read_csv(path, "--background-trace")
     cols = set(df.columns)
     src = str(path)
+    if df.empty:  # a header and no rows
+        raise InputError("--background-trace", src, "holds no jobs (a header and no rows).",
+                         "give a trace with jobs.")
     if set(ALIBABA_COLUMNS) <= cols:
         num = _numeric(df, "num_gpu", src)
+        _check_gpus(num, src, "num_gpu")
         milli = _numeric(df, "gpu_milli", src)
         phase = df["pod_phase"].astype(str)
         jobs = pd.DataFrame({
@@ -107,6 +122,7 @@ def read_jobs(path: str | Path) -> tuple[pd.DataFrame, str]:
             row = int(np.flatnonzero((g < 0).to_numpy())[0])
             raise InputError(f"gpus (row {row + 2})", g.iloc[row], "is negative.",
                              "give a GPU count (or a fraction below 1 for a shared GPU).", source=src)
+        _check_gpus(g, src, "gpus")
         start = _numeric(df, "start_s", src)
         end = _numeric(df, "end_s", src)
         submit = _numeric(df, "submit_s", src)
@@ -145,6 +161,15 @@ def read_jobs(path: str | Path) -> tuple[pd.DataFrame, str]:
     return jobs.reset_index(drop=True), fmt
 
 
+def _check_gpus(values: pd.Series, src: str, col: str) -> None:
+    big = values > MAX_GPUS_PER_JOB
+    if big.any():
+        row = int(np.flatnonzero(big.to_numpy())[0])
+        raise InputError(f"{col} (row {row + 2})", values.iloc[row],
+                         f"is more GPUs than any cluster has (at most {MAX_GPUS_PER_JOB:,}).",
+                         "give the job's GPU count.", source=src)
+
+
 def read_nodes(path: str | Path) -> pd.DataFrame:
     """GPUs per type: columns gpu_type, gpus (types with no GPUs left out)."""
     df = _read_csv(path, "--nodes")
@@ -158,6 +183,7 @@ def read_nodes(path: str | Path) -> pd.DataFrame:
         raise InputError("--nodes", src, "has neither Alibaba's node columns (model, gpu) nor "
                          "the generic ones (gpu_type, gpus).",
                          "give an openb_node_list_*.csv or a CSV with gpu_type,gpus.")
+    counts = counts.clip(lower=0, upper=MAX_GPUS_PER_JOB)
     out = (pd.DataFrame({"gpu_type": types, "gpus": counts.fillna(0)})
            .groupby("gpu_type", sort=False, as_index=False)["gpus"].sum())
     out = out[out["gpus"] > 0].reset_index(drop=True)

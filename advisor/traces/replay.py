@@ -48,7 +48,7 @@ from advisor.traces.derive import (
     trace_utilization,
 )
 from advisor.traces.read import Trace
-from simulator.replicate import aggregate, t975
+from simulator.replicate import aggregate, run_replications, t975
 from simulator.scenario import Scenario
 
 MODES = ("steady", "window")
@@ -149,14 +149,12 @@ def replay_comparison(trace: Trace, *, fractional: str = "weight", replications:
                       undisclosed_gpu: str = DEFAULT_UNDISCLOSED_GPU,
                       progress: Callable[[int, int], None] | None = None) -> ReplayComparison:
     """The trace's utilization vs the simulated utilization of its replay."""
-    from advisor.whatif import run_all
-
     util = trace_utilization(trace, fractional)
     derived = derive_background(trace, fractional=fractional, users=users)
     scenario = replay_scenario(trace, derived, seed=seed, replications=replications, mode=mode,
                                undisclosed_gpu=undisclosed_gpu)
-    runs = run_all([scenario], replications, seed, workers=workers, scheduler=scheduler,
-                   progress=progress)[0]
+    runs = run_replications([scenario], replications, seed, workers=workers, scheduler=scheduler,
+                            progress=progress)[0]
     sim = aggregate([{"u": r["pool_utilization"]} for r in runs])["u"]
     values = np.array([r["pool_utilization"] for r in runs], dtype=float)
     n = len(values)

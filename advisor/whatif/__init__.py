@@ -3,15 +3,15 @@
 `build_variants(scenario, ["pool.slots.H100.count=+16", "background.arrival.mean=*0.5"])`
 turns each `--vary` argument into a validated variant (see `advisor.whatif.keys` for the key
 syntax); `compare(baseline, variants, replications, seed)` runs every variant × replication on
-one Dask cluster (in-process by default; `workers=0` runs inline, `scheduler=` uses an
-existing cluster) with the same replication seeds for every variant, then reports each
+one Dask cluster through `simulator.replicate.run_replications` (in-process by default;
+`workers=0` runs inline, `scheduler=` uses an existing cluster) with the same replication seeds
+for every variant, then reports each
 variant's summary (mean and 95% CI per metric) and its paired difference from the baseline
 (`advisor.whatif.compare`). Results do not depend on the number of workers.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,7 @@ from advisor.errors import InputError
 from advisor.whatif.compare import METRICS, compare_runs
 from advisor.whatif.keys import apply_change, parse_variant
 from simulator.catalog import load_catalog
-from simulator.replicate import aggregate, replication_seeds, run_summary
+from simulator.replicate import aggregate, run_replications
 from simulator.scenario import Scenario
 
 BASELINE = "baseline"
@@ -96,66 +96,15 @@ def build_variants(baseline: Scenario, texts: Sequence[str]) -> list[Variant]:
     return [make_variant(baseline, t) for t in texts]
 
 
-def run_all(scenarios: Sequence[Scenario], replications: int, seed: int, *, workers: int = 1,
-            scheduler: str | None = None,
-            progress: Callable[[int, int], None] | None = None) -> list[list[dict[str, Any]]]:
-    """Per scenario, the summaries of its `replications` runs (replication order), all with the
-    same seeds. One Dask cluster runs every scenario × replication; `workers=0`: inline."""
-    seeds = replication_seeds(seed, replications)
-    jobs = [(s, r) for s in range(len(scenarios)) for r in range(replications)]
-    out: list[list[dict[str, Any]]] = [[{} for _ in range(replications)] for _ in scenarios]
-    total = len(jobs)
-    if progress:
-        progress(0, total)
-    if scheduler is None and workers <= 0:
-        for done, (s, r) in enumerate(jobs, 1):
-            out[s][r] = run_summary(scenarios[s], seeds[r])
-            if progress:
-                progress(done, total)
-        return out
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                               processes=workers > 1, dashboard_address=None,
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(scheduler, timeout=30)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError("--scheduler", scheduler, f"cannot be reached ({exc}).",
-                             "give the address of a running Dask scheduler, e.g. tcp://host:8786.") from None
-    try:
-        remote: list[Any] = list(scenarios)
-        if scheduler or workers > 1:
-            remote = [client.scatter(s, broadcast=True) for s in scenarios]
-        futures = [client.submit(run_summary, remote[s], seeds[r], pure=False) for s, r in jobs]
-        index = {f.key: k for k, f in enumerate(futures)}
-        for done, fut in enumerate(as_completed(futures), 1):
-            s, r = jobs[index[fut.key]]
-            out[s][r] = fut.result()
-            if progress:
-                progress(done, total)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return out
-
-
 def compare(baseline: Scenario, variants: Sequence[Variant], replications: int | None = None,
             seed: int | None = None, *, workers: int = 1, scheduler: str | None = None,
             progress: Callable[[int, int], None] | None = None,
             metrics: Sequence[str] = METRICS) -> WhatIf:
     """Simulate the baseline and every variant with common random numbers and compare."""
     reps = int(replications if replications is not None else baseline.replications)
-    if reps < 1:
-        raise InputError("--replications", reps, "must be at least 1.", "give e.g. --replications 10.")
     base_seed = int(seed if seed is not None else baseline.seed)
-    runs = run_all([baseline, *(v.scenario for v in variants)], reps, base_seed,
-                   workers=workers, scheduler=scheduler, progress=progress)
+    runs = run_replications([baseline, *(v.scenario for v in variants)], reps, base_seed,
+                            workers=workers, scheduler=scheduler, progress=progress)
     base = VariantResult(BASELINE, [], aggregate(runs[0]), runs[0])
     results = []
     for v, vr in zip(variants, runs[1:], strict=True):
@@ -167,4 +116,4 @@ def compare(baseline: Scenario, variants: Sequence[Variant], replications: int |
 
 
 __all__ = ["BASELINE", "Variant", "VariantResult", "WhatIf", "build_variants", "compare",
-           "make_variant", "run_all"]
+           "make_variant"]

@@ -4,7 +4,7 @@ A change is `KEY=VALUE`; a variant may carry several changes separated by `;`
 (`"pool.slots.H100.count=+16; workload.tasks=500"`). Values: `=+N` / `=-N` add, `=*F`
 multiplies, anything else replaces (read as a YAML scalar: `true`, `12`, `0.5`, `short`).
 
-Keys are the scenario's dotted keys (DESIGN §4.3) with friendly addressing of lists:
+Keys are the scenario's dotted keys (docs/DESIGN.md §4.3) with friendly addressing of lists:
 
 * `pool.slots.SEL.KEY` selects a GPU slot class by label (`A100-SXM4-80GB@research-groups`),
   by GPU name or alias, or by a unique prefix of one (`H100` when the pool has only one H100
@@ -28,14 +28,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from advisor.errors import InputError, nearest
-from simulator.catalog import Catalog, data_dir, load_catalog
-from simulator.pool import POOL_KEYS, SLOT_KEYS, TIER_KEYS, read_yaml, shipped_pools
+from simulator.catalog import Catalog, load_catalog
+from simulator.overrides import set_key, split_key
+from simulator.pool import POOL_KEYS, SLOT_KEYS, TIER_KEYS
 from simulator.scenario import (
     BACKGROUND_KEYS,
     CHECKPOINT_KEYS,
@@ -44,9 +44,9 @@ from simulator.scenario import (
     REQUEST_KEYS,
     SCENARIO_KEYS,
     WORKLOAD_KEYS,
+    pool_mapping,
 )
 
-OPS = ("set", "add", "mul")
 DIST_KEYS = ("dist", "mean", "value", "cv", "scale", "shape", "values", "source")
 
 
@@ -175,38 +175,28 @@ def parse_variant(text: str) -> list[Change]:
 
 # --- resolution -----------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
 def _tokens(key: str) -> list[str]:
-    return [name or index for name, index in _TOKEN.findall(key)]
+    """The parts of a key as text (`pool.slots[0]` → pool, slots, 0): simulator.overrides'
+    reading of dotted keys, with the list indexes left as selectors."""
+    try:
+        return [str(p) for p in split_key(key)]
+    except InputError:
+        return []
 
 
 def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", str(name).strip().lower())
 
 
-def pool_mapping(ref: Any) -> dict[str, Any]:
-    """The raw mapping of a pool given by name, path or mapping."""
-    if isinstance(ref, Mapping):
-        return copy.deepcopy(dict(ref))
-    text = str(ref if ref is not None else "chtc")
-    path = Path(text)
-    if text.lower() in shipped_pools() and not path.exists():
-        path = data_dir() / "pools" / f"{text.lower()}.yaml"
-    raw = read_yaml(path, "pool")
-    if not isinstance(raw, Mapping):
-        raise InputError("pool", text, "is not a pool mapping.", "give a pool YAML file.")
-    return dict(raw)
-
-
 @dataclass
 class Target:
-    """Where one change lands: `container[key]`, shown to people as `path`."""
+    """Where one change lands: `container[key]`, at `parts` of the scenario mapping (list
+    entries by index, as simulator.overrides.set_key takes them), shown to people as `path`."""
 
     container: dict[str, Any]
     key: str
     path: str
+    parts: list[str | int]
 
 
 class Resolver:
@@ -224,7 +214,7 @@ class Resolver:
         toks = _tokens(change.key)
         if not toks:
             raise self._error(change, "has no key.", "write e.g. workload.tasks=500.")
-        nodes: list[tuple[dict[str, Any], str]] = [(self.d, "")]
+        nodes: list[tuple[dict[str, Any], str, list[str | int]]] = [(self.d, "", [])]
         schema: Any = SCHEMA
         i = 0
         while True:
@@ -249,21 +239,22 @@ class Resolver:
                     raise self._error(change, f"{_schema_path(toks)!r} is a section, not a value.",
                                       "name one value inside it, e.g. "
                                       f"{(valid_keys(child, _schema_path(toks)) or ['?'])[0]}.")
-                return [Target(node, tok, f"{path}.{tok}" if path else tok) for node, path in nodes]
+                return [Target(node, tok, f"{path}.{tok}" if path else tok, [*parts, tok])
+                        for node, path, parts in nodes]
             # descend
-            new_nodes: list[tuple[dict[str, Any], str]] = []
+            new_nodes: list[tuple[dict[str, Any], str, list[str | int]]] = []
             consumed = False
-            for node, path in nodes:
+            for node, path, parts in nodes:
                 here = f"{path}.{tok}" if path else tok
                 value = self._container(node, tok, child, change)
                 if isinstance(child, Seq):
                     if isinstance(value, dict):  # a single background mapping
-                        new_nodes.append((value, here))
+                        new_nodes.append((value, here, [*parts, tok]))
                         continue
                     picked, consumed = self._select(value, child, toks[i + 1], node, change, here)
-                    new_nodes.extend(picked)
+                    new_nodes.extend((n, shown, [*parts, tok, j]) for n, shown, j in picked)
                 else:
-                    new_nodes.append((value, here))
+                    new_nodes.append((value, here, [*parts, tok]))
             if isinstance(child, Seq):
                 schema = child.item
                 if consumed:
@@ -302,24 +293,24 @@ class Resolver:
         return node[tok]
 
     def _select(self, items: list[Any], seq: Seq, tok: str, parent: dict[str, Any], change: Change,
-                path: str) -> tuple[list[tuple[dict[str, Any], str]], bool]:
-        """(entries, consumed?) picked by the selector `tok`."""
+                path: str) -> tuple[list[tuple[dict[str, Any], str, int]], bool]:
+        """((entry, shown path, index) of each entry picked by the selector `tok`, consumed?)."""
         if tok.isdigit():
             k = int(tok)
             if k >= len(items):
                 raise self._error(change, f"index {k} is out of range ({len(items)} entries).",
                                   f"use 0 to {len(items) - 1}.")
-            return [(items[k], f"{path}[{k}]")], True
+            return [(items[k], f"{path}[{k}]", k)], True
         if seq.kind == "background":
             if tok in seq.item:
-                return [(b, f"{path}[{j}]") for j, b in enumerate(items)], False
+                return [(b, f"{path}[{j}]", j) for j, b in enumerate(items)], False
             names = [str(b.get("name", f"background{j}" if j else "background")) for j, b in enumerate(items)]
             hits = [j for j, n in enumerate(names) if n.lower() == tok.lower()]
             if not hits:
                 raise self._error(change, f"{tok!r} is neither a background key nor a background entry.",
                                   f"use one of the keys ({', '.join(BACKGROUND_KEYS)}) or entries "
                                   f"({', '.join(names)}).", nearest(tok, [*BACKGROUND_KEYS, *names]))
-            return [(items[hits[0]], f"{path}[{hits[0]}]")], True
+            return [(items[hits[0]], f"{path}[{hits[0]}]", hits[0])], True
         if seq.kind == "tier":
             names = [str(t.get("name", "")) for t in items]
             hits = [j for j, n in enumerate(names) if n.lower() == tok.lower()]
@@ -327,10 +318,10 @@ class Resolver:
                 raise self._error(change, f"{tok!r} is not a tier of the pool ({', '.join(names)}).",
                                   "select a tier by name, e.g. pool.tiers.long.max_hours.",
                                   nearest(tok, names))
-            return [(items[hits[0]], f"{path}[{names[hits[0]]}]")], True
+            return [(items[hits[0]], f"{path}[{names[hits[0]]}]", hits[0])], True
         if seq.kind == "slot":
             j = self.select_slot(items, tok, change)
-            return [(items[j], f"{path}[{self.slot_labels(items)[j][0]}]")], True
+            return [(items[j], f"{path}[{self.slot_labels(items)[j][0]}]", j)], True
         raise self._error(change, f"entries of {path!r} are selected by index.", f"write {path}.0.KEY.")
 
     # slots ----------------------------------------------------------------------------------
@@ -473,10 +464,10 @@ def apply_change(d: dict[str, Any], change: Change, catalog: Catalog | None = No
             new = old + change.value if change.op == "add" else old * change.value
             if isinstance(old, int) and float(new).is_integer():
                 new = int(new)
-        c[key] = new
+        set_key(d, t.parts, new)
         done.append(f"{t.path}: {_show(old) if old is not None else '(unset)'} → {_show(new)}")
     return done
 
 
-__all__ = ["Change", "OPS", "Resolver", "SCHEMA", "apply_change", "parse_value", "parse_variant",
+__all__ = ["Change", "Resolver", "SCHEMA", "apply_change", "parse_value", "parse_variant",
            "pool_mapping", "valid_keys"]

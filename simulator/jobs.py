@@ -1,0 +1,134 @@
+"""The engine's per-job state: typed columns (`array.array`), and the codes it stores in them.
+
+Each field is declared once, below, with its type code and initial value: `Jobs` holds every
+job (the workload's tasks first, then background jobs as they arrive), `Tasks` the per-task
+record of the workload's tasks (the columns of `Results.tasks`). A column is read and written by
+job index like a list, costs 1-8 bytes a job instead of a Python object, and becomes a numpy
+array without a copy (`Tasks.column`). A run in progress is not stored per job: its end event
+carries it as a `Run` tuple.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from array import array
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+# the widest integer column (a bit per GPU type in `Tasks.gpu_types`)
+MASK_BITS = 63
+
+
+class State(enum.IntEnum):
+    """A workload task's state; `label` is the name in `Results.tasks["state"]`."""
+
+    PENDING = 0  # not submitted yet
+    WAITING = 1
+    RUNNING = 2
+    COMPLETED = 3
+    HELD = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class RunEnd(enum.IntEnum):
+    """How a run ends, known when it starts (the earliest of these)."""
+
+    FINISH = 0  # the job's work is done
+    EXIT = 1  # exit-driven checkpoint: the job leaves the slot and queues again
+    EVICT = 2  # the slot's time to eviction came first
+    HOLD = 3  # the run reached its tier's (or the CPU slots') maximum hours
+
+
+# A run in progress, carried by the event that ends it:
+# (job, slot class, start time, useful wall hours left at the start, restart cost, how it ends).
+Run = tuple[int, int, float, float, float, RunEnd]
+
+
+def column(code: str, initial: float) -> Any:
+    """Declare a typed column: an `array.array` type code and every job's initial value."""
+    return field(metadata={"code": code, "initial": initial})
+
+
+def _allocate(cls: type, n: int, **given: array) -> dict[str, array]:
+    out: dict[str, array] = {}
+    for f in fields(cls):
+        if f.name in given:
+            out[f.name] = given[f.name]
+        else:
+            out[f.name] = array(f.metadata["code"], [f.metadata["initial"]]) * n
+    return out
+
+
+def doubles(values: np.ndarray) -> array:
+    """A float64 column holding `values`."""
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
+
+
+@dataclass(slots=True)
+class Jobs:
+    """Every job's state between its runs."""
+
+    queue: array = column("i", 0)  # index of its queue (one per user and kind of job)
+    work: array = column("d", 0.0)  # work in reference-GPU hours
+    progress: array = column("d", 0.0)  # work done and kept (ended in a checkpoint)
+    seq: array = column("q", 0)  # submission order: its place in the queue, kept when requeued
+    runs: array = column("i", 0)  # runs started (every run but the first pays the restart)
+    enqueued: array = column("d", 0.0)  # when it last joined the queue
+    evictions: array = column("i", 0)  # interruptions so far (held at the pool's limit)
+
+    @classmethod
+    def allocate(cls, work: np.ndarray) -> Jobs:
+        """The workload's tasks, with their work drawn up front; all in queue 0."""
+        return cls(**_allocate(cls, len(work), work=doubles(work)))
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def append(self, queue: int, work: float, now: float) -> int:
+        """Add a background job arriving `now`; its index."""
+        self.queue.append(queue)
+        self.work.append(work)
+        self.progress.append(0.0)
+        self.seq.append(0)
+        self.runs.append(0)
+        self.enqueued.append(now)
+        self.evictions.append(0)
+        return len(self.queue) - 1
+
+
+@dataclass(slots=True)
+class Tasks:
+    """The per-task record of the workload's tasks (hours, counts, GPU-hours)."""
+
+    submit: array = column("d", math.nan)
+    first_start: array = column("d", math.nan)
+    finish: array = column("d", math.nan)
+    wait: array = column("d", 0.0)  # waiting for a match, over every run
+    evictions: array = column("q", 0)
+    holds: array = column("q", 0)
+    checkpoint_exits: array = column("q", 0)
+    starts: array = column("q", 0)
+    gpu_types: array = column("q", 0)  # a bit per GPU type it ran on (engine's type index)
+    good: array = column("d", 0.0)
+    lost: array = column("d", 0.0)
+    overhead: array = column("d", 0.0)
+    cpu_core_hours: array = column("d", 0.0)
+    state: array = column("b", State.PENDING)
+
+    @classmethod
+    def allocate(cls, n: int) -> Tasks:
+        return cls(**_allocate(cls, n))
+
+    def column(self, name: str) -> np.ndarray:
+        """Column `name` as a numpy array sharing its memory."""
+        values: array = getattr(self, name)
+        return np.frombuffer(values, dtype=values.typecode) if len(values) else np.array(
+            [], dtype=values.typecode)
