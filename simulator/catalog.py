@@ -44,9 +44,9 @@ COLUMNS = ("name", "aliases", "capability", "memory_gb", "bandwidth_gbs", "fp32_
 def describe_speed_model() -> str:
     """The typical-training-mix speed model in words, from the constants `training_speed` uses:
     what every message about it prints, so the words cannot drift from the model."""
-    return (f"{TYPICAL_COMPUTE_SHARE:.0%} of a step scales with compute (tensor cores at "
-            f"{TENSOR_CORE_EFFICIENCY:.0%} of peak), {1 - TYPICAL_COMPUTE_SHARE:.0%} with memory "
-            "bandwidth")
+    return (f"{TYPICAL_COMPUTE_SHARE:.0%} of a step scales with compute at "
+            f"{TENSOR_CORE_EFFICIENCY:.0%} of the tensor-core peak, "
+            f"{1 - TYPICAL_COMPUTE_SHARE:.0%} with memory bandwidth")
 
 
 @dataclass(frozen=True)

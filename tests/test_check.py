@@ -363,7 +363,7 @@ def test_cli_exit_codes_and_json(capsys, tmp_path):
     bad.write_text("executable = a\n[section]\nqueue\n")
     assert main(["check", str(bad), "--json"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and "line 2" in err and "Traceback" not in err
+    assert json.loads(out)["exit_code"] == 2 and "line 2" in err and "Traceback" not in err
     assert main(["check", str(EXAMPLES / "good.sub"), "--pool", "nosuch"]) == 2
 
 

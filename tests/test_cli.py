@@ -65,7 +65,10 @@ def test_bad_input_exit_2_without_traceback(capsys, argv, needle):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2
     assert needle in err and "Traceback" not in err
-    assert out == ""
+    if "--json" in argv:  # the error as one JSON document on stdout
+        assert json.loads(out)["exit_code"] == 2
+    else:
+        assert out == ""
 
 
 def test_bad_pool_file_through_the_console_script(tmp_path):
@@ -75,7 +78,7 @@ def test_bad_pool_file_through_the_console_script(tmp_path):
                           capture_output=True, text=True, cwd=Path(__file__).parent)
     assert proc.returncode == 2
     assert "slots[0].gpu = 'A100'" in proc.stderr and "Traceback" not in proc.stderr
-    assert proc.stdout == ""
+    assert json.loads(proc.stdout)["field"] == "slots[0].gpu"  # --json: the error as JSON
 
 
 def test_bad_usage_exit_2(capsys):

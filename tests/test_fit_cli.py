@@ -62,7 +62,7 @@ def test_bad_profile_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.Cap
     captured = capsys.readouterr()
     assert rc == 2
     assert "step_time_s" in captured.err and "Traceback" not in captured.err
-    assert captured.out == ""
+    assert json.loads(captured.out)["exit_code"] == 2   # the error as one JSON document
 
 
 def test_bad_op_class_value_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -169,6 +169,20 @@ def test_checkpoint_explanation_without_a_hard_maximum_names_none() -> None:
     assert text.endswith("so each checkpoint only costs time.") and "maximum" not in text
 
 
+@pytest.mark.parametrize("limits, advice", [
+    (None, "checkpoint every 1-5 h (chtc's guidance)"),
+    ({"checkpoint_interval_hours": {"min": 2, "max": 6}, "backfill_suited_below_hours": 6},
+     "checkpoint every 2-6 h (p3's guidance)"),
+    ({"backfill_suited_below_hours": 6}, "checkpoint regularly"),
+])
+def test_check_advises_the_pools_checkpoint_interval(limits: dict[str, Any] | None, advice: str) -> None:
+    pool = load_pool("chtc") if limits is None else pool_from_dict(chtc_dict(name="p3", limits=limits))
+    sub = "\n".join(["executable = run.sh", "request_cpus = 1", "request_memory = 4GB",
+                     "request_disk = 4GB", "request_gpus = 1", '+GPUJobLength = "short"', "queue"]) + "\n"
+    found = [f for f in check_text(sub, pool).findings if f.code == "long-without-checkpoint"]
+    assert found and found[0].fix.startswith(advice + ": `checkpoint_exit_code = 85`")
+
+
 def test_minimum_cpus_come_from_the_pool() -> None:
     assert minimum_cpus(load_pool("chtc")) == (1, "chtc's")
     assert minimum_cpus(pool_from_dict(chtc_dict(name="p2", limits={"min_request_cpus": 2}))) == (2, "p2's")

@@ -417,11 +417,14 @@ def test_command_mode_profile_keeps_no_secret(tmp_path, monkeypatch, capsys):
 
 def test_a_failing_command_does_not_print_its_secret(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code = main(["profile", "--command",
-                 f"{sys.executable} -c 'import sys; print(sys.argv); raise SystemExit(3)' --token {HF}"])
-    assert code == 1
-    captured = capsys.readouterr()
-    assert HF not in captured.out + captured.err
+    script = "import sys; print(sys.argv); print(*sys.argv); raise SystemExit(3)"
+    for json_flag in ([], ["--json"]):
+        code = main(["profile", "--command",
+                     f"{sys.executable} -c '{script}' --token {HF} --password hunter2pw", *json_flag])
+        assert code == 1
+        captured = capsys.readouterr()
+        assert "hunter2pw" not in captured.out + captured.err and HF not in captured.out + captured.err
+        assert "***" in captured.out + captured.err
 
 
 def test_check_masks_secrets_in_every_message(tmp_path, capsys):
@@ -460,3 +463,36 @@ def test_redact_masks_url_passwords():
     assert redact("git clone https://me:s3cretpw@example.org/r.git") == \
         "git clone https://me:***@example.org/r.git"
     assert shell_command(["x", "--k=<secret:api_key>"]) == 'x --k="$(cat secrets/api_key)"'
+
+
+LEAKY = """
+import argparse
+import torch
+p = argparse.ArgumentParser()
+p.add_argument("--api-key")
+p.add_argument("--db")
+a = p.parse_args()
+assert a.api_key.startswith("sk-live-")   # the script itself gets the real value
+model = torch.nn.Linear(8, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for _ in range(50):
+    loss = model(torch.randn(4, 8)).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+def test_profiled_script_gets_its_secret_but_the_profile_does_not(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "leaky.py").write_text(LEAKY)
+    code = main(["profile", "leaky.py", "--steps", "2", "--warmup", "1", "--json", "--",
+                 "--api-key", KEY, "--db", "postgres://me:s3cretpw@db/x"])
+    assert code == 0
+    captured = capsys.readouterr()
+    saved = json.loads((tmp_path / "profiles" / "leaky.json").read_text())
+    assert saved["args"] == ["--api-key", "<secret:api_key>", "--db", "postgres://me:<secret:url_password>@db/x"]
+    for secret in (KEY, "s3cretpw"):
+        assert secret not in captured.out + captured.err
+        assert secret not in (tmp_path / "profiles" / "leaky.json").read_text()
+    assert "<secret:api_key>" in captured.err and "chmod 600" in captured.err

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from advisor.check.secrets import redact
+
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -57,14 +59,15 @@ class CheckReport:
                                                     order[f.severity], f.code))
 
     def to_dict(self) -> dict[str, Any]:
+        """What the CLI prints (as JSON or a table); every text masked once more (secrets.redact)."""
         return {
             "file": self.file,
             "pool": self.pool,
             "ok": not self.errors,
             "summary": self.counts(),
             "findings": [
-                {"severity": f.severity, "line": f.line, "command": f.command, "code": f.code,
-                 "message": f.message, "fix": f.fix, "suggestions": list(f.suggestions)}
+                {"severity": f.severity, "line": f.line, "command": redact(f.command), "code": f.code,
+                 "message": redact(f.message), "fix": redact(f.fix), "suggestions": list(f.suggestions)}
                 for f in self.sorted()
             ],
             "analysis": self.analysis,

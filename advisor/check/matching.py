@@ -8,6 +8,7 @@ disk; a job asking for g GPUs gets g shares and needs g GPUs on one server.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,9 +59,10 @@ def _number(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        return float(text.strip().strip('"'))
+        x = float(text.strip().strip('"'))
     except ValueError:
         return None
+    return x if math.isfinite(x) else None  # NaN, inf: reported by the `values` rule
 
 
 def job_request(sub: SubmitFile) -> JobRequest:

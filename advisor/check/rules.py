@@ -426,6 +426,14 @@ def _effective_tier(ctx: Context) -> Tier | None:
     return ctx.pool.default_tier
 
 
+def _checkpoint_advice(pool: Pool) -> str:
+    """How often to checkpoint, in the pool's own guidance where its file gives one."""
+    g = pool.checkpoint_guidance
+    if g is None:
+        return "checkpoint regularly"
+    return f"checkpoint every {g.min_hours:g}-{g.max_hours:g} h ({pool.name}'s guidance)"
+
+
 @rule
 def checkpointing(ctx: Context) -> Iterator[Finding]:
     t = _effective_tier(ctx)
@@ -441,7 +449,7 @@ def checkpointing(ctx: Context) -> Iterator[Finding]:
                 if long_job else f"past about {guidance:g} h an interruption is costly.")
         yield _f("long-without-checkpoint", "warning" if long_job else "info", where, ctx.pool.tier_attribute or "checkpoint_exit_code",
                  why,
-                 "checkpoint every 1-5 h: `checkpoint_exit_code = 85`, `transfer_checkpoint_files = "
+                 _checkpoint_advice(ctx.pool) + ": `checkpoint_exit_code = 85`, `transfer_checkpoint_files = "
                  "checkpoint.pt` and a wrapper `timeout 4h ./run.sh; [ $? -eq 124 ] && exit 85` "
                  "(`advisor recommend` writes one).")
     a = ctx.sub.last("+is_resumable")
@@ -540,3 +548,7 @@ def run_rules(sub: SubmitFile, pool: Pool) -> tuple[list[Finding], dict[str, Any
     for r in RULES:
         findings.extend(r(ctx))
     return findings, ctx.analysis
+
+
+# More rules: the values themselves (NaN, negative, impossible sizes, quotes).
+from advisor.check import values as _values  # noqa: E402,F401  (registers its rules)

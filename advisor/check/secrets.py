@@ -244,3 +244,15 @@ def secret_file_help(names: list[str]) -> str:
             f"`(umask 077; cat > {SECRETS_DIR}/NAME)` (paste the value, Ctrl-D) and `chmod 600` it. "
             f"The submit file sends the {SECRETS_DIR} folder with transfer_input_files; never commit it. "
             "Rotate any key that was ever written in a file or shell history.")
+
+
+def secret_values(args: list[str] | tuple[str, ...]) -> list[str]:
+    """The raw secret values `scrub_args` replaces (for masking text that echoes them; never
+    stored or printed). Longest first, so that a value containing another is masked whole."""
+    values: set[str] = set()
+    for original, scrubbed in zip(args, scrub_args(args)[0], strict=True):
+        if original != scrubbed:
+            literal = PLACEHOLDER.split(scrubbed)[::2]   # the text around the placeholders
+            m = re.fullmatch("(.+?)".join(re.escape(p) for p in literal), original, re.DOTALL)
+            values.update(m.groups() if m else ())
+    return sorted(values, key=len, reverse=True)

@@ -1,6 +1,10 @@
 """Reading a submit file twice: HTCondor's own parser (`htcondor2.Submit`, the values HTCondor
 will use) and a line scan (line numbers, and every assignment: `Submit()` silently keeps the
 last one of a repeated command).
+
+Both read the file only after `advisor.check.safety.neutralise` took out what would run a
+command, read another file or expand forever (reported as `SubmitFile.findings`). Error messages
+show a statement with its secrets masked.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -112,17 +111,41 @@ def check_scheduler(address: str | None, option: str = "--scheduler") -> None:
     if not parts.hostname or port is None or not 0 < port < 65536 or parts.path not in ("", "/"):
         raise InputError(option, address, "is not a Dask scheduler address (scheme://host:port).",
                          fix)
-    if parts.scheme not in ("tcp", "tls", "ws", "wss"):
-        return
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=SCHEDULER_CONNECT_S):
-            pass
-    except OSError as exc:
-        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise DomainFailure(f"the Dask scheduler at {address} cannot be reached ({why}, waited up "
+    why = _probe_scheduler(text)
+    if why is not None:
+        raise DomainFailure(f"the Dask scheduler at {address} cannot be reached ({why}; waited up "
                             f"to {SCHEDULER_CONNECT_S:g} s). To fix: start the scheduler, or check "
                             "the address and the firewall; without --scheduler the replications "
                             "run on this machine.", {"field": option, "value": address}) from None
+
+
+def _probe_scheduler(address: str) -> str | None:
+    """None when a Dask scheduler answers `identity` at `address` within SCHEDULER_CONNECT_S;
+    else why not (refused, timed out, something else answering)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe() -> object:
+        comm = await asyncio.wait_for(connect(address, timeout=SCHEDULER_CONNECT_S),
+                                      SCHEDULER_CONNECT_S + 1)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await asyncio.wait_for(comm.read(), SCHEDULER_CONNECT_S)
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(probe())
+    except (TimeoutError, asyncio.TimeoutError):
+        return "timed out"
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - whatever answered (a garbled length is a
+        return f"no Dask scheduler answered: {type(exc).__name__}"  # MemoryError) is not one
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        return "no Dask scheduler answered"
+    return None
 
 
 def add_pool_argument(parser: argparse.ArgumentParser) -> None:

@@ -180,6 +180,9 @@ def render_kubernetes(request: Request, job: JobSpec, pool: Pool) -> str:
                       "podFailurePolicy ignores it and a new pod resumes from the files in")
         header.append(f"# {CHECKPOINT_MOUNT} (a PersistentVolumeClaim you create; keep one "
                       "subdirectory per $JOB_COMPLETION_INDEX).")
+    if any(f.path == "secrets" for f in job.inputs):
+        header.append("# run.sh reads secret arguments from files in secrets/: create a Secret from them "
+                      "(kubectl create secret generic NAME --from-file=secrets/) and mount it there.")
     if _image(job) == IMAGE_PLACEHOLDER:
         header.append("# Set the container image: Kubernetes needs an OCI image with the program in it.")
     body = yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, width=100)

@@ -204,7 +204,7 @@ def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
             out.error = None
     if reader is None:
         log = htcondor2.JobEventLog(p)
-        _consume_log(out, log, old_format)
+        _consume(out, _event_stream(log), old_format)
         # The offset must be read while the reader is open (after close() the handle is gone).
         offset = reader_offset(log)
         try:
@@ -258,16 +258,36 @@ Event = tuple[int, int, int, str, str, Any]  # type, cluster, proc, 'YYYY-MM-DD 
 
 
 def _event_stream(log: Any) -> Iterator[Event]:
-    """(type, cluster, proc, stamp, description, event) for each event of a JobEventLog."""
+    """(type, cluster, proc, stamp, description, event) for each event of a JobEventLog.
+
+    Read from the event's own text (`str(ev)`, written by the bindings with an ISO date), which
+    is faster than four ClassAd look-ups: its type code and job id are parsed the first time
+    each is seen (`header`) and found by dictionary look-ups on their slices of the text after
+    that. An event whose text does not have the usual header is read through its ClassAd."""
+    codes: dict[str, int] = {}  # '005' -> 5
+    idents: dict[str, tuple[int, int]] = {}  # '123.004.000' -> (123, 4)
     for ev in log.events(stop_after=0):
-        # The event's own text (str(ev), written by the bindings with an ISO date) gives
-        # type, job id and time faster than four ClassAd lookups.
-        head = header(str(ev))
+        text = str(ev)
+        close = text.find(")", 4)
+        etype = codes.get(text[:3])
+        job = idents.get(text[5:close]) if close >= 0 else None
+        stamp = text[close + 2:close + 21]
+        rest = close + 21
+        if text[rest:rest + 1] == ".":  # sub-second time
+            rest = text.find(" ", rest)
+        if (etype is not None and job is not None and rest >= 0 and stamp[4:5] == "-"
+                and stamp[13:14] == ":"):
+            eol = text.find("\n", rest)
+            yield etype, job[0], job[1], stamp, text[rest + 1:eol if eol >= 0 else None], ev
+            continue
+        head = header(text)
         if head is None:
             yield (ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0),
                    str(ev["EventTime"]).replace("T", " ")[:19], "", ev)
-        else:
-            yield head + (ev,)
+            continue
+        codes[text[:3]] = head[0]
+        idents[text[5:close]] = (head[1], head[2])
+        yield head + (ev,)
 
 
 def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
@@ -302,126 +322,6 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
                 backwards.setdefault(job.job, (job.last_event_s, t))
             job.last_event_s = t
             _apply(job, etype, ev, t, desc)
-    except Exception as exc:  # noqa: BLE001 - the bindings raise HTCondorException (ULOG_RD_ERROR)
-        out.error = f"unreadable event ({exc}): "
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    out.events = n
-    out.event_counts = counts
-    out.last_event_s = last_t
-    _note_oddities(out, backwards)
-
-
-def _consume_log(out: ParsedLog, log: Any, old_format: bool) -> None:  # noqa: C901
-    """`_consume(out, _event_stream(log), old_format)`, with the same results, faster.
-
-    The hot loop of a sequential read: no generator or tuple per event; the event's type and
-    job are found by dictionary look-ups on slices of its text (its type code and job id),
-    parsed only the first time each is seen; the time is cached per stamp; only the events
-    that need them read ClassAd values (040 and 006, the most frequent, read none or one).
-    Any event whose text does not have the usual header goes the way of `_event_stream`.
-    """
-    jobs = out.jobs
-    counts: dict[int, int] = {}
-    p = out.path
-    clock = Clock()
-    minutes: dict[str, float] = {}  # 'YYYY-MM-DD HH:MM' -> seconds, for this year_shift
-    codes: dict[str, int] = {}  # '005' -> 5
-    idents: dict[str, JobRecord] = {}  # '123.004.000' -> its record
-    transfer_types = TRANSFER_TYPES
-    memory_res: Resource
-    last_t: float | None = None
-    backwards: dict[str, tuple[float, float]] = {}  # job → (its previous time, the earlier one)
-    n = 0
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # many small records and no cycles: collections would only cost time
-    try:
-        for ev in log.events(stop_after=0):
-            n += 1
-            text = str(ev)
-            close = text.find(")", 4)
-            etype = codes.get(text[:3])
-            job = idents.get(text[5:close]) if close >= 0 else None
-            stamp = text[close + 2:close + 21]
-            rest = close + 21
-            if text[rest:rest + 1] == ".":  # sub-second time
-                rest = text.find(" ", rest)
-            if (etype is None or job is None or rest < 0 or stamp[4:5] != "-"
-                    or stamp[13:14] != ":"):
-                # First sight of this type or job, or an unusual header: the general way.
-                head = header(text)
-                if head is None:
-                    etype, cluster, proc = ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0)
-                    stamp = str(ev["EventTime"]).replace("T", " ")[:19]
-                    desc = ""
-                else:
-                    etype, cluster, proc, stamp, desc = head
-                job = None
-                fast = False
-            else:
-                fast = True
-                desc = ""
-            counts[etype] = counts.get(etype, 0) + 1
-            # Clock.seconds, inlined: a cache per minute plus the seconds.
-            minute = stamp[:16]
-            base = minutes.get(minute)
-            if base is None:
-                base = minutes[minute] = seconds_of(minute + ":00", clock.year_shift)
-            try:
-                t = base + int(stamp[17:19])
-            except ValueError:
-                t = seconds_of(stamp, clock.year_shift)
-            if old_format and last_t is not None and t < last_t - 180 * 86400:
-                clock.year_shift += 1  # the log ran past 31 December
-                minutes.clear()
-                t = clock.seconds(stamp)
-            if last_t is None:
-                out.first_event_s = last_t = t
-            elif t > last_t:
-                last_t = t
-            if job is None:  # found here, after the time, as `_consume` does
-                key = (cluster, proc)
-                job = jobs.get(key)
-                if job is None:
-                    job = JobRecord(job=f"{cluster}.{proc}", cluster=cluster, proc=proc, log=p)
-                    jobs[key] = job
-                if head is not None:
-                    codes[text[:3]] = etype
-                    idents[text[5:close]] = job
-            if job.last_event_s is not None and t < job.last_event_s:
-                backwards.setdefault(job.job, (job.last_event_s, t))
-            job.last_event_s = t
-            if not fast:
-                _apply(job, etype, ev, t, desc)
-            elif etype == FILE_TRANSFER:
-                if text[rest:rest + 1] == "\n":  # no description
-                    kind = ev.get("Type")
-                else:
-                    kind = transfer_types.get(text[rest + 1:rest + 28])
-                    if kind is None and text[rest + 1:rest + 2] in ("", "\n"):  # none either
-                        kind = ev.get("Type")
-                if kind == 2 or kind == 5:  # input / output transfer started
-                    job._transfer_started = t
-                elif (kind == 3 or kind == 6) and job._transfer_started is not None:
-                    if kind == 3:
-                        job.transfer_in_s += t - job._transfer_started
-                    else:
-                        job.transfer_out_s += t - job._transfer_started
-                    job._transfer_started = None
-            elif etype == IMAGE_SIZE:
-                try:
-                    mem = ev["MemoryUsage"]
-                except KeyError:
-                    rss = _num(ev.get("ResidentSetSize"))
-                    mem = None if rss is None else rss / 1024.0
-                v = float(mem) if type(mem) is int else _num(mem)
-                if v is not None:
-                    memory_res = job.memory_mb
-                    if memory_res.used is None or v > memory_res.used:
-                        memory_res.used = v
-            else:
-                _apply(job, etype, ev, t)
     except Exception as exc:  # noqa: BLE001 - the bindings raise HTCondorException (ULOG_RD_ERROR)
         out.error = f"unreadable event ({exc}): "
     finally:

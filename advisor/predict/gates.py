@@ -42,6 +42,7 @@ FLASH_MIN = 8.0
 MEM_EFFICIENT_MIN = 7.5
 FP8_MIN = 8.9
 COMPILE_MIN = 7.0
+TENSOR_CORE_MIN = 7.0      # fp16 tensor cores (Volta); below, half precision runs on CUDA cores
 CU126_ARCHES = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
 CU126_HINT = ("a CUDA 12.6 build of torch <= 2.14 (pip install 'torch<2.15' --index-url "
               "https://download.pytorch.org/whl/cu126), which covers sm_50–sm_90")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from advisor.predict.gates import MEM_EFFICIENT_MIN
 from advisor.predict.profile_input import ProfileView
 from simulator.catalog import GpuSpec
 
@@ -80,12 +81,12 @@ def predict_memory(view: ProfileView, gpu: GpuSpec, measuring_capability: float 
         workspace += CUDNN_WORKSPACE_BYTES
         notes.append("256 MiB allowed for cuDNN convolution workspace")
     attention = 0.0
-    if view.uses_sdpa and gpu.capability < 7.5:
-        already = measuring_capability is not None and measuring_capability < 7.5
+    if view.uses_sdpa and gpu.capability < MEM_EFFICIENT_MIN:
+        already = measuring_capability is not None and measuring_capability < MEM_EFFICIENT_MIN
         if not already:
             attention = attention_materialised_bytes(view)
             if attention > 0:
-                notes.append(f"+{attention / GB:.2f} GB: no flash/mem-efficient attention below 7.5, "
+                notes.append(f"+{attention / GB:.2f} GB: no flash/mem-efficient attention below {MEM_EFFICIENT_MIN:g}, "
                              f"the S×S scores are materialised (head dim {ASSUMED_HEAD_DIM} assumed)")
     margin_fraction = MARGIN_CUDA if view.measured_on_gpu else MARGIN_CPU
     margin = (tensors + workspace + attention) * margin_fraction

@@ -53,6 +53,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from advisor.predict.gates import BF16_MIN, FP8_MIN, TENSOR_CORE_MIN
 from advisor.predict.profile_input import HALF_DTYPES, OP_CLASSES, ProfileView
 from simulator.catalog import GpuSpec
 
@@ -186,19 +187,19 @@ def math_mode(op_class: str, dtype: str, gpu: GpuSpec, view: ProfileView) -> tup
                 return "tf32", None
         return "fp32", None
     if dtype == "float16":
-        if gpu.fp16_tflops and gpu.capability >= 7.0:
+        if gpu.fp16_tflops and gpu.capability >= TENSOR_CORE_MIN:
             return "fp16", None
         return "fp32", f"no fp16 tensor cores on {gpu.name} ({gpu.capability}): fp16 runs at the FP32 rate at best"
     if dtype == "bfloat16":
-        if gpu.bf16_tflops and gpu.capability >= 8.0:
+        if gpu.bf16_tflops and gpu.capability >= BF16_MIN:
             return "bf16", None
-        if gpu.fp16_tflops and gpu.capability >= 7.0:
+        if gpu.fp16_tflops and gpu.capability >= TENSOR_CORE_MIN:
             return "fp16", f"no bf16 on {gpu.name}: time assumes the script switches to fp16 autocast"
         return "fp32", f"no bf16 on {gpu.name}: time assumes float32"
     if dtype.startswith("float8"):
-        if gpu.fp8_tflops and gpu.capability >= 8.9:
+        if gpu.fp8_tflops and gpu.capability >= FP8_MIN:
             return "fp8", None
-        alt = "bf16" if gpu.bf16_tflops else ("fp16" if gpu.fp16_tflops and gpu.capability >= 7.0 else "fp32")
+        alt = "bf16" if gpu.bf16_tflops else ("fp16" if gpu.fp16_tflops and gpu.capability >= TENSOR_CORE_MIN else "fp32")
         return alt, f"no FP8 on {gpu.name}: time assumes {alt}"
     if dtype == "float64":
         return "fp32", "float64 work is costed at the FP32 rate (an optimistic bound on most GPUs)"
@@ -206,7 +207,7 @@ def math_mode(op_class: str, dtype: str, gpu: GpuSpec, view: ProfileView) -> tup
 
 
 def _efficiency(eff: Efficiencies, op_class: str, mode: str, gpu: GpuSpec) -> float:
-    kind = "tensor" if (mode in TENSOR_MODES and gpu.capability >= 7.0) else "simt"
+    kind = "tensor" if (mode in TENSOR_MODES and gpu.capability >= TENSOR_CORE_MIN) else "simt"
     return eff.compute[op_class][kind]
 
 

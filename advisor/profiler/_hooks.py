@@ -1,25 +1,29 @@
 """The measuring hooks installed in the child before the user's script runs.
 
 Step boundaries are the global optimizer post-step hooks of the first optimizer that steps
-(the primary one; others, as in a GAN, run inside its steps). Numbering optimizer steps 1, 2, ...:
+(the primary one; others, as in a GAN, run inside its steps). Without an optimizer, a backward
+followed by an update of the parameters is a step, ended at the next forward (or backward) that
+finds the parameters changed (`_loop.ParamWatch`). A closure optimizer (LBFGS) steps once per
+``step(closure)``. Numbering steps 1, 2, ...:
 
 * step 1 is always warm-up (it has no start boundary); warm-up is ``max(K, 1)`` steps;
 * one step is counted with the dispatch mode of `counting` (FLOPs, bytes, kernels, live tensor
   bytes): the last warm-up step when there are at least two, else an extra step 2;
 * the next N steps are timed, interval from one post-hook to the next, with only cheap hooks on:
-  a clock read, a DataLoader ``__next__`` timer and a ``backward`` call counter.
+  a clock read, a DataLoader ``__next__`` timer and a ``backward`` call counter. Between two
+  timed intervals (outside both) the CPU time of the process and of the DataLoader workers, the
+  machine's load and the tree's PSS are read (`_procstat`).
 
 After the last timed step the results are written and `StopProfiling` is raised out of
-``optimizer.step()`` to end the script.
+``optimizer.step()`` (or the forward/backward that ended a manual step) to end the script.
+A watchdog thread stops a run that shows no step within ``no_step_s`` and says why.
 """
 
 from __future__ import annotations
 
 import gc
-import io
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -32,11 +36,12 @@ import torch.optim.optimizer as optim_mod
 import torch.utils.data.dataloader as dl_mod
 from torch.utils._pytree import tree_leaves
 
-from advisor.profiler.counting import StepCounter, dtype_name
+from advisor.profiler import _facts, _loop, _procstat
+from advisor.profiler.counting import StepCounter, dtype_name, scale_summary
 
 
 class StopProfiling(BaseException):
-    """Raised from the optimizer hook to stop the user's script once measured."""
+    """Raised from a step hook to stop the user's script once measured."""
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -54,19 +59,6 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
     return None
 
 
-def _unique_nbytes(tensors: Any) -> int:
-    seen: set[int] = set()
-    total = 0
-    for t in tensors:
-        if not isinstance(t, torch.Tensor):
-            continue
-        st = t.untyped_storage()
-        if st._cdata not in seen:
-            seen.add(st._cdata)
-            total += st.nbytes()
-    return total
-
-
 class Recorder:
     """Holds every measurement of one run and the hooks that take them."""
 
@@ -80,6 +72,7 @@ class Recorder:
         self.first_measured = max(self.warmup, self.count_step) + 1
         self.last_step = self.first_measured + int(cfg["steps"]) - 1
         self.n = 0
+        self.style: str | None = None          # torch.optim | closure | manual update
         self.primary: Any = None
         self.optimizers: list[Any] = []
         self.t_prev = 0.0
@@ -88,15 +81,26 @@ class Recorder:
         self.waits: list[float] = []
         self.micro: list[int] = []
         self.fetches_per_step: list[int] = []
+        self.closure_per_step: list[int] = []
         self.wait_acc = 0.0
+        self.load_cpu_acc = 0.0                # main-thread CPU inside DataLoader.__next__
+        self.load_cpu: list[float] = []
         self.backward_acc = 0
         self.fetch_acc = 0
+        self.closure_acc = 0
+        self.forwards = 0
+        self.backwards = 0
         self.loaders: dict[int, dict[str, Any]] = {}
         self.modules: dict[int, torch.nn.Module] = {}
-        self.module_input_batch: int | None = None
+        self.module_input: dict[str, Any] | None = None
+        self.seq_first: dict[str, Any] | None = None
         self._depth = 0
         self._module_hooks: list[Any] = []
+        self.param_watch: _loop.ParamWatch | None = None
+        self.manual_pending = False
         self.counter: StepCounter | None = None
+        self.count_armed = False               # closure style: count the next closure call
+        self.closure_summary: dict[str, Any] | None = None
         self.counted: dict[str, Any] | None = None
         self.autocast: dict[str, str] = {}
         self.autocast_requested: dict[str, str] = {}
@@ -105,20 +109,37 @@ class Recorder:
         self.device_type = "cpu"
         self.device_cpu_name = ""
         self.done = False
+        self.worker_pids: set[int] = set()
+        self._worker_lists: set[int] = set()
+        self.cpus = _procstat.cpus_allowed()
+        self.readings: list[_procstat.Reading] = []
+        self.reading_times: list[float] = []
+        self.pss_peak: int | None = None
+        self.watchdog = _loop.NoStepWatchdog(float(cfg.get("no_step_s") or 0.0), self._no_step,
+                                             lambda: {"forward": self.forwards,
+                                                      "backward": self.backwards})
 
     # -- installation ------------------------------------------------------------------------
     def install(self) -> None:
         optim_mod.register_optimizer_step_pre_hook(self._pre_step)
         optim_mod.register_optimizer_step_post_hook(self._post_step)
-        if self.bare:
-            return
-        self._patch_dataloader()
         self._patch_backward()
-        self._patch_precision()
         self._module_hooks = [
             torch.nn.modules.module.register_module_forward_pre_hook(self._module_pre),
             torch.nn.modules.module.register_module_forward_hook(self._module_post),
         ]
+        self.watchdog.start()
+        if self.bare:
+            return
+        self._patch_dataloader()
+        self._patch_precision()
+
+    def _no_step(self, message: str) -> None:
+        """From the watchdog thread: record why, and end the run."""
+        if self.n > 0 or self.done:
+            return
+        self.fail("NoTrainingStep", message, None, light=True)
+        os._exit(1)
 
     def _patch_dataloader(self) -> None:
         rec = self
@@ -126,11 +147,17 @@ class Recorder:
 
         def __next__(it: Any) -> Any:
             t0 = time.perf_counter()
+            c0 = time.thread_time()
             try:
                 batch = orig_next(it)
             finally:
                 rec.wait_acc += time.perf_counter() - t0
+                rec.load_cpu_acc += time.thread_time() - c0
                 rec.fetch_acc += 1
+            workers = getattr(it, "_workers", None)
+            if workers and id(workers) not in rec._worker_lists:
+                rec._worker_lists.add(id(workers))
+                rec.worker_pids.update(w.pid for w in workers if w.pid)
             info = rec.loaders.get(id(it._dataset))
             if info is None:
                 info = rec._loader_info(it, batch)
@@ -151,20 +178,64 @@ class Recorder:
         except TypeError:
             length = None
         sampler_bs = getattr(it._index_sampler, "batch_size", None)
+        shape = list(first.shape) if first is not None and first.dim() else None
+        if isinstance(sampler_bs, int) and sampler_bs > 0:
+            size, source = sampler_bs, "DataLoader batch_size"
+        else:
+            size = shape[0] if shape else None
+            source = "the loader's batches, dimension 0"
         return {"fetches": 0, "num_workers": int(it._num_workers),
-                "pin_memory": bool(it._pin_memory),
-                "batch_size": int(first.shape[0]) if first is not None and first.dim() else
-                sampler_bs, "length": length}
+                "pin_memory": bool(it._pin_memory), "batch_size": size, "shape": shape,
+                "size_source": source, "length": length}
 
     def _patch_backward(self) -> None:
         rec = self
         orig = torch.autograd.backward
 
         def backward(*args: Any, **kwargs: Any) -> Any:
-            rec.backward_acc += 1
-            return orig(*args, **kwargs)
+            rec._before_backward(args[0] if args else kwargs.get("tensors"))
+            out = orig(*args, **kwargs)
+            rec._after_backward()
+            return out
 
         torch.autograd.backward = backward
+
+    # -- manual updates (no optimizer) --------------------------------------------------------
+    def _manual_possible(self) -> bool:
+        return self.style in (None, "manual update") and self.primary is None
+
+    def _before_backward(self, tensors: Any) -> None:
+        if self._manual_possible():
+            if self.param_watch is None:
+                leaves = [t for t in _loop.graph_leaves(tensors) if t.requires_grad]
+                if leaves:
+                    self.param_watch = _loop.ParamWatch(leaves)
+            elif self.manual_pending and self.param_watch.changed():
+                self._manual_boundary()  # a module-less loop: no forward hook saw it
+        self.backward_acc += 1
+        self.backwards += 1
+
+    def _after_backward(self) -> None:
+        if self._manual_possible() and self.param_watch is not None:
+            self.param_watch.snapshot()
+            self.manual_pending = True
+
+    def _top_forward(self) -> None:
+        self.forwards += 1
+        if (self.manual_pending and self._manual_possible() and self.param_watch is not None
+                and self.param_watch.changed()):
+            self._manual_boundary()
+
+    def _manual_boundary(self) -> None:
+        self.manual_pending = False
+        self.style = "manual update"
+        if self.n == 0:  # keep a cheap hook on the models' own forward only
+            for h in self._module_hooks:
+                h.remove()
+            self._module_hooks = [m.register_forward_pre_hook(
+                lambda mod, args: self._top_forward()) for m in self.modules.values()]
+            self._depth = 0
+        self._boundary()
 
     def _patch_precision(self) -> None:
         rec = self
@@ -206,28 +277,61 @@ class Recorder:
 
         torch.compile = compile
 
+
     # -- module discovery (first step only) -------------------------------------------------
     def _module_pre(self, module: torch.nn.Module, args: Any) -> None:
         self._depth += 1
+        if self.seq_first is None:
+            self.seq_first = _loop.seq_first_batch(module, args)
         if self._depth == 1:
             self.modules.setdefault(id(module), module)
-            if self.module_input_batch is None:
+            if self.module_input is None:
                 t = _first_tensor(args)
                 if t is not None and t.dim():
-                    self.module_input_batch = int(t.shape[0])
+                    self.module_input = {"shape": list(t.shape),
+                                         "sliced": _loop.sliced_from(t)}
+            self._top_forward()
 
     def _module_post(self, module: torch.nn.Module, args: Any, out: Any) -> None:
         self._depth = max(0, self._depth - 1)
 
     # -- step hooks ---------------------------------------------------------------------------
-    def _pre_step(self, opt: Any, args: Any, kwargs: Any) -> None:
+    def _pre_step(self, opt: Any, args: Any, kwargs: Any) -> Any:
+        if self.style == "manual update":
+            return None
         if not any(o is opt for o in self.optimizers):
             self.optimizers.append(opt)
         if self.primary is None:
             self.primary = opt
+            self.manual_pending = False
             params = [p for g in opt.param_groups for p in g["params"]]
             if params:
                 self.device_type = params[0].device.type
+        if opt is not self.primary:
+            return None
+        closure, where = _loop.find_closure(args, kwargs)
+        self.style = "closure" if closure is not None else "torch.optim"
+        if closure is None or where is None:
+            return None
+        rec = self
+
+        def counted_closure(*a: Any, **k: Any) -> Any:
+            rec.closure_acc += 1
+            if not (rec.count_armed and rec.counter is None):
+                return closure(*a, **k)
+            rec.count_armed = False
+            rec._enter_counter()
+            try:
+                return closure(*a, **k)
+            finally:
+                counter = rec.counter
+                if counter is not None:
+                    counter.__exit__(None, None, None)
+                    rec.counter = None
+                    rec.closure_summary = counter.summary()
+                    counter.close()
+
+        return _loop.with_closure(args, kwargs, where, counted_closure)
 
     def _sync(self) -> None:
         if self.device_type == "cuda":
@@ -236,39 +340,60 @@ class Recorder:
             torch.mps.synchronize()
 
     def _post_step(self, opt: Any, args: Any, kwargs: Any) -> None:
-        if opt is not self.primary:
+        if opt is not self.primary or self.style == "manual update":
             return
+        self._boundary()
+
+    def _boundary(self) -> None:
+        """One training step ended here."""
         if self.done:
             raise StopProfiling()
         self._sync()
         t_end = time.perf_counter()
+        self.watchdog.stepped = True
         self.n += 1
         n = self.n
-        if n == 1:
+        if n == 1 and self.style != "manual update":
             for h in self._module_hooks:
                 h.remove()
             self._module_hooks = []
         if self.first_measured <= n <= self.last_step:
             self.intervals.append(t_end - self.t_prev)
             self.waits.append(self.wait_acc)
-            self.micro.append(self.backward_acc)
+            self.load_cpu.append(self.load_cpu_acc)
+            # closure optimizers call backward once per closure call: not micro-batches
+            self.micro.append(self.backward_acc // max(self.closure_acc, 1))
             self.fetches_per_step.append(self.fetch_acc)
+            self.closure_per_step.append(self.closure_acc)
         if not self.bare:
             if n == self.count_step:
                 self._stop_counting()
             if n == self.count_step - 1:
                 self._start_counting()
+            if self.first_measured - 1 <= n <= self.last_step:
+                self._read_machine()
         if n >= self.last_step:
             self.done = True
             self.write(complete=True)
             raise StopProfiling()
         self.wait_acc = 0.0
+        self.load_cpu_acc = 0.0
         self.backward_acc = 0
         self.fetch_acc = 0
+        self.closure_acc = 0
         self._sync()
         self.t_prev = time.perf_counter()
 
-    def _start_counting(self) -> None:
+    def _read_machine(self) -> None:
+        """CPU times, machine load and the tree's PSS, between two timed intervals."""
+        pids = [p for p in self.worker_pids if os.path.exists(f"/proc/{p}")]
+        self.readings.append(_procstat.read(pids, self.cpus))
+        self.reading_times.append(time.perf_counter())
+        pss = _procstat.tree_pss_bytes(pids)
+        if pss is not None:
+            self.pss_peak = max(self.pss_peak or 0, pss)
+
+    def _enter_counter(self) -> None:
         track = None if self.device_type == "cuda" else self.device_type  # CUDA: allocator
         counter = StepCounter(track_memory_on=track)
         if counter.live is not None:
@@ -278,19 +403,32 @@ class Recorder:
         self.counter = counter
         counter.__enter__()
 
+    def _start_counting(self) -> None:
+        if self.style == "closure":
+            self.count_armed = True  # one closure call of the next step is counted
+            return
+        self._enter_counter()
+
     def _stop_counting(self) -> None:
         counter = self.counter
         if counter is None:
-            return
-        counter.__exit__(None, None, None)
-        self.counter = None
-        self.counted = counter.summary()
+            if self.closure_summary is None:
+                return
+            calls = max(self.closure_acc, 1)
+            self.counted = scale_summary(self.closure_summary, calls)
+            self.counted["closure_calls_counted"] = 1
+            self.counted["closure_calls_in_step"] = calls
+            self.closure_summary = None
+        else:
+            counter.__exit__(None, None, None)
+            self.counter = None
+            self.counted = counter.summary()
+            counter.close()
         self.counted["backward_calls"] = self.backward_acc
         self.counted["fetches"] = self.fetch_acc
         if self.device_type == "cuda":
             self.counted["cuda_peak_allocated"] = int(torch.cuda.max_memory_allocated())
             self.counted["cuda_peak_reserved"] = int(torch.cuda.max_memory_reserved())
-        counter.close()
 
     # -- what the model is --------------------------------------------------------------------
     def _opt_params(self) -> list[torch.Tensor]:
@@ -299,6 +437,9 @@ class Recorder:
             for g in opt.param_groups:
                 for p in g["params"]:
                     seen.setdefault(id(p), p)
+        if not seen and self.param_watch is not None:  # manual updates: what backward reached
+            for p in self.param_watch.params:
+                seen.setdefault(id(p), p)
         return list(seen.values())
 
     def _models(self) -> list[torch.nn.Module]:
@@ -323,47 +464,11 @@ class Recorder:
         return tensors
 
     def _model_facts(self) -> dict[str, Any]:
-        models = self._models()
-        opt_params = self._opt_params()
-        if models:
-            params: dict[int, torch.Tensor] = {}
-            for m in models:
-                for p in m.parameters():
-                    params.setdefault(id(p), p)
-            all_params = list(params.values())
-        else:
-            all_params = opt_params
-        trainable = [p for p in opt_params if p.requires_grad]
-        grads = [p.grad for p in opt_params if p.grad is not None]
-        facts: dict[str, Any] = {
-            "parameters": int(sum(p.numel() for p in all_params)),
-            "trainable_parameters": int(sum(p.numel() for p in trainable)),
-            "param_dtype": dtype_name(all_params[0].dtype) if all_params else None,
-            "parameter_bytes": _unique_nbytes(all_params),
-            "gradient_bytes": _unique_nbytes(grads) if grads else _unique_nbytes(trainable),
-            "optimizer_state_bytes": _unique_nbytes(self._opt_state_tensors()),
-            "models": [type(m).__name__ for m in models],
-            "optimizers": [type(o).__name__ for o in self.optimizers],
-            "compiled": self.compiled or any(type(m).__name__ == "OptimizedModule"
-                                             for m in models),
-        }
-        try:
-            state: dict[str, Any] = {}
-            if len(models) == 1:
-                state["model"] = models[0].state_dict()
-            elif models:
-                state["model"] = {str(i): m.state_dict() for i, m in enumerate(models)}
-            else:
-                state["model"] = [p.detach() for p in opt_params]
-            opts = [o.state_dict() for o in self.optimizers]
-            state["optim"] = opts[0] if len(opts) == 1 else opts
-            buf = io.BytesIO()
-            torch.save(state, buf)
-            facts["checkpoint_bytes"] = buf.tell()
-        except Exception as exc:  # a model that cannot be saved: say so, do not fail
-            facts["checkpoint_bytes"] = None
-            facts["checkpoint_error"] = f"{type(exc).__name__}: {exc}"
-        return facts
+        names = [type(o).__name__ for o in self.optimizers]
+        if self.style == "manual update":
+            names = ["manual update"]
+        return _facts.model_facts(self._models(), self._opt_params(), self.optimizers,
+                                  self._opt_state_tensors(), self.compiled, names)
 
     def _precision(self) -> dict[str, Any]:
         # Autocast entered for a device that is absent here (e.g. "cuda" on a laptop) is
@@ -379,42 +484,59 @@ class Recorder:
                 "float32_matmul_precision": torch.get_float32_matmul_precision(),
                 "grad_scaler": self.grad_scaler}
 
-    def _device(self) -> dict[str, Any]:
-        if self.device_type == "cuda":
-            idx = torch.cuda.current_device()
-            props = torch.cuda.get_device_properties(idx)
-            return {"kind": "cuda", "name": props.name,
-                    "capability": float(f"{props.major}.{props.minor}"),
-                    "memory_gb": round(props.total_memory / 2**30, 2)}
-        return {"kind": self.device_type, "name": self.device_cpu_name if
-                self.device_type == "cpu" else self.device_type, "capability": None,
-                "memory_gb": None}
-
-    def _environment(self) -> dict[str, Any]:
-        cuda = torch.version.cuda
-        try:
-            arch = torch.cuda.get_arch_list() if torch.cuda.is_available() or cuda else []
-        except Exception:
-            arch = []
-        return {"python": platform.python_version(), "torch": torch.__version__,
-                "cuda": cuda, "arch_list": list(arch),
-                "platform": f"{platform.system()}-{platform.machine()}",
-                "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
-
-    def _cuda_context(self) -> int | None:
-        if self.device_type != "cuda":
-            return None
-        try:
-            free, total = torch.cuda.mem_get_info()
-            ctx = total - free - torch.cuda.memory_reserved()
-            if 50 * 2**20 <= ctx <= 4 * 2**30:
-                return int(ctx)
-        except Exception:
-            pass
-        return 500 * 2**20
 
     # -- results ------------------------------------------------------------------------------
+    def _loop_facts(self) -> dict[str, Any]:
+        """What the profile says beyond the step times: the loop, the batch, the input pipeline,
+        the machine's load (`extra`, merged into the profile), and the host memory."""
+        loader = max(self.loaders.values(), key=lambda d: d.get("fetches", 0)) \
+            if self.loaders else None
+        batch = _loop.decide_batch(loader, self.module_input, self.seq_first)
+        loop: dict[str, Any] = {"style": self.style}
+        if self.style == "closure" and self.closure_per_step:
+            calls = sorted(self.closure_per_step)
+            loop["closure_calls_per_step"] = calls[len(calls) // 2]
+        extra: dict[str, Any] = {"training_loop": loop}
+        if batch is not None:
+            extra["batch_layout"] = {"dim": batch["dim"], "shape": batch.get("shape"),
+                                     "source": batch.get("source")}
+        out: dict[str, Any] = {"extra": extra, "batch": batch}
+        readings, times = self.readings, self.reading_times
+        steps = len(readings) - 1
+        if steps >= 1 and readings[0].main_cpu_s is not None:
+            workers = loader["num_workers"] if loader else 0
+            w_cpu = [(b.workers_cpu_s or 0.0) - (a.workers_cpu_s or 0.0)
+                     for a, b in zip(readings, readings[1:])]
+            main_load = self.load_cpu[:steps]
+            per_step = sorted(w + m for w, m in zip(w_cpu, main_load))
+            if loader is not None:
+                extra["input_pipeline"] = {
+                    "cpu_s_per_step": per_step[len(per_step) // 2] if per_step else 0.0,
+                    "worker_cpu_s_per_step": sum(w_cpu) / steps,
+                    "main_cpu_s_per_step": (sum(main_load) / len(main_load)
+                                            if main_load else 0.0),
+                    "num_workers": workers,
+                    "method": "CPU time of the DataLoader worker processes (/proc) + the main "
+                              "thread's CPU time in DataLoader.__next__, per measured step"}
+            wall = times[-1] - times[0]
+            wanted = min(len(self.cpus), torch.get_num_threads() + workers)
+            contention = _procstat.classify(readings[0], readings[-1], wall, len(self.cpus),
+                                            float(wanted))
+            main_cpu = (readings[-1].main_cpu_s or 0.0) - (readings[0].main_cpu_s or 0.0)
+            contention["process_cpu_s_per_step"] = main_cpu / steps
+            if contention["disturbed"]:
+                step_cpu = main_cpu / steps / max(wanted, 1)
+                contention["step_time_cpu_based_s"] = step_cpu
+            extra["contention"] = contention
+        if self.pss_peak is not None:
+            out["host_bytes"] = self.pss_peak
+            out["host_method"] = ("peak of Σ PSS (proportional set size) of the main process "
+                                  "and its DataLoader workers, or the main process's peak RSS "
+                                  "if larger")
+        return out
+
     def snapshot(self, light: bool = False) -> dict[str, Any]:
+        batch_size = None
         data: dict[str, Any] = {
             "steps_seen": self.n,
             "warmup_steps_run": self.first_measured - 1,
@@ -424,26 +546,44 @@ class Recorder:
             "backward_calls": self.micro,
             "fetches": self.fetches_per_step,
             "loaders": list(self.loaders.values()),
-            "module_input_batch": self.module_input_batch,
+            "module_input_batch": batch_size,
             "counted": self.counted,
             "device_type": self.device_type,
             "elapsed_s": time.perf_counter() - self.t_start,
             "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "forwards_seen": self.forwards,
+            "backwards_seen": self.backwards,
         }
+        try:
+            facts = self._loop_facts()
+            data["extra"] = facts["extra"]
+            batch = facts["batch"]
+            if batch is not None:
+                data["module_input_batch"] = batch["size"]
+                data["batches_per_epoch_from_data"] = batch.get("batches_per_epoch")
+                for info in self.loaders.values():  # the layout-aware size for the loader too
+                    if info.get("batch_size") is not None and batch.get("dim") == 1 \
+                            and info.get("shape") and info["batch_size"] == info["shape"][0]:
+                        info["batch_size"] = batch["size"]
+            if facts.get("host_bytes"):
+                data["host_bytes"] = int(max(facts["host_bytes"], data["max_rss_bytes"]))
+                data["host_method"] = facts["host_method"]
+        except Exception as exc:  # partial facts beat none
+            data["loop_facts_error"] = f"{type(exc).__name__}: {exc}"
         if self.bare:
             return data
         try:
-            data["device"] = self._device()
-            data["environment"] = self._environment()
+            data["device"] = _facts.device_facts(self.device_type, self.device_cpu_name)
+            data["environment"] = _facts.environment_facts()
             data["precision"] = self._precision()
             data["data_seen"] = {"reads": sorted(self.watch.reads)[:2000],
                                  "listed": sorted(self.watch.listed)[:2000],
                                  "worker_dirs": sorted(self.watch.worker_dirs())[:2000]}
-            if self.primary is not None and not light:
+            if (self.primary is not None or self.param_watch is not None) and not light:
                 data.update(self._model_facts())
             if self.device_type == "cuda":
                 data["cuda_peak_allocated"] = int(torch.cuda.max_memory_allocated())
-                data["cuda_context_bytes"] = self._cuda_context()
+                data["cuda_context_bytes"] = _facts.cuda_context_bytes(self.device_type)
         except Exception as exc:  # partial facts beat none
             data["facts_error"] = f"{type(exc).__name__}: {exc}"
         return data
@@ -488,6 +628,9 @@ class Recorder:
             tb_lines = traceback.format_exception_only(type(exc), exc)[-1:]
             frames_txt = traceback.format_list(frames[-4:])
             tb_lines = [ln.rstrip() for chunk in frames_txt + tb_lines for ln in chunk.splitlines()]
+        # The script's own message may be coloured (rich, click): no raw escape codes onward.
+        message = _loop.strip_ansi(message)
+        tb_lines = [_loop.strip_ansi(ln) for ln in tb_lines]
         try:
             self.write(complete=False, error={"type": kind, "message": message,
                                               "location": location, "traceback": tb_lines},

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from advisor.check.secrets import SecretArg, redact, scrub_args, secret_file_help
+from advisor.check.secrets import SecretArg, redact, scrub_args, secret_file_help, secret_values
 from advisor.errors import DomainFailure, InputError
 from advisor.profiler import runner
+from advisor.profiler._text import strip_ansi
 from advisor.profiler.datafiles import data_source
 from advisor.profiler.schema import (
     SCHEMA_VERSION,
@@ -23,6 +24,9 @@ from advisor.profiler.schema import (
     validate_profile,
     write_profile,
 )
+
+# A run that shows no training step in this share of --timeout is stopped and told why.
+NO_STEP_FRACTION = 0.5
 
 __all__ = ["SCHEMA_VERSION", "default_output_path", "load_profile", "measure_bare_steps",
            "profile_command", "profile_script", "validate_profile", "write_profile"]
@@ -78,7 +82,8 @@ def _so_far(outcome: runner.ChildOutcome) -> dict[str, Any]:
 
 def _fail(message: str, outcome: runner.ChildOutcome, **extra: Any) -> DomainFailure:
     details = {"measured_so_far": _so_far(outcome),
-               "output_tail": [redact(line) for line in outcome.output_tail], **extra}
+               "output_tail": [redact(strip_ansi(line)) for line in outcome.output_tail],
+               **extra}
     err = details.get("script_error")
     if isinstance(err, dict):  # the script's own message and traceback may echo a secret
         details["script_error"] = {k: ([redact(str(x)) for x in v] if isinstance(v, list)
@@ -86,6 +91,21 @@ def _fail(message: str, outcome: runner.ChildOutcome, **extra: Any) -> DomainFai
                                    for k, v in err.items()}
     message = redact(message)
     return DomainFailure(message, details)
+
+
+def _hidden(exc: DomainFailure, values: list[str]) -> DomainFailure:
+    """`exc` with each secret value of the arguments masked (the script may print its argv)."""
+    def clean(x: Any) -> Any:
+        if isinstance(x, str):
+            for v in values:
+                x = x.replace(v, "***")
+            return x
+        if isinstance(x, list):
+            return [clean(i) for i in x]
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        return x
+    return DomainFailure(clean(str(exc)), clean(exc.details)) if values else exc
 
 
 def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float,
@@ -100,6 +120,11 @@ def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float
         raise _fail(f"{what} wrote more than {gib:.3g} GiB to disk and was stopped. To fix: "
                     "make it write less while profiling (fewer checkpoints or logs), or raise "
                     "--disk-limit-gb.", outcome, reason="disk_limit")
+    if outcome.timed_out and not (outcome.results or {}).get("steps_seen"):
+        raise _fail(f"{what} showed no training step within the {timeout_s:g} s timeout and was "
+                    "stopped. To fix: profile it as a whole with --command \"python SCRIPT "
+                    "ARGS\", or raise --timeout if it prepares data for longer before training.",
+                    outcome, reason="no_steps")
     if outcome.timed_out:
         raise _fail(f"{what} did not finish within the {timeout_s:g} s timeout and was stopped. "
                     "To fix: raise --timeout, or lower --steps/--warmup.", outcome,
@@ -111,6 +136,8 @@ def _raise_for_outcome(outcome: runner.ChildOutcome, what: str, timeout_s: float
         hint = " (signal 9 is often the system running out of memory)" if rc == -9 else ""
         raise _fail(f"{what} {how} before reporting anything{hint}.", outcome, reason="died")
     err = res.get("error")
+    if err and err.get("type") == "NoTrainingStep":
+        raise _fail(f"{what}: {err.get('message')}", outcome, reason="no_steps")
     if err:
         where = f" at {err['location']}" if err.get("location") else ""
         msg = err.get("message") or ""
@@ -152,10 +179,13 @@ def profile_script(script: str | Path, args: list[str] | tuple[str, ...] = (), *
         raise InputError("--warmup", warmup, "must not be negative.", "give e.g. --warmup 3")
     limit = _check_common(timeout_s, memory_limit_gb)
     config = {"mode": "torch", "script": str(script), "args": list(args), "steps": int(steps),
-              "warmup": int(warmup)}
+              "warmup": int(warmup), "no_step_s": NO_STEP_FRACTION * timeout_s}
     outcome = runner.run_child(config, cwd=cwd_path, timeout_s=timeout_s,
                                memory_limit_bytes=limit)
-    _raise_for_outcome(outcome, f"the script {script}", timeout_s, limit)
+    try:
+        _raise_for_outcome(outcome, f"the script {script}", timeout_s, limit)
+    except DomainFailure as exc:
+        raise _hidden(exc, secret_values(list(args))) from None
     res = outcome.results or {}
     intervals = res.get("intervals_s") or []
     warnings: list[str] = []
@@ -171,9 +201,9 @@ def profile_script(script: str | Path, args: list[str] | tuple[str, ...] = (), *
     if len(intervals) < steps:
         warnings.append(f"{res.get('finished_early') or 'the script ended'} after "
                         f"{len(intervals)} measured steps of the {steps} asked for.")
-    data = data_source(res.get("data_seen"), list(args), str(cwd_path))
     stored_args, secrets = scrub_args(list(args))  # secrets never reach the profile
     warnings.extend(_secret_warnings(secrets, "the script's arguments"))
+    data = data_source(res.get("data_seen"), stored_args, str(cwd_path))
     profile = build_torch_profile(res, script=str(script), args=stored_args, warmup=warmup,
                                   host_peak_rss=outcome.peak_rss_bytes, data=data)
     if res.get("checkpoint_error"):
@@ -213,7 +243,10 @@ def profile_command(command: str | list[str], *, timeout_s: float = 600.0,
     limit = _check_common(timeout_s, memory_limit_gb)
     outcome = runner.run_child({"mode": "command", "command": argv}, cwd=cwd_path,
                                timeout_s=timeout_s, memory_limit_bytes=limit)
-    _raise_for_outcome(outcome, f"the command {text!r}", timeout_s, limit)
+    try:
+        _raise_for_outcome(outcome, f"the command {text!r}", timeout_s, limit)
+    except DomainFailure as exc:
+        raise _hidden(exc, secret_values(argv)) from None
     res = outcome.results or {}
     profile = build_command_profile(res, command=text, host_peak_rss=outcome.peak_rss_bytes,
                                     gpu_memory_bytes=outcome.gpu_memory_bytes,

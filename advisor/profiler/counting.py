@@ -55,11 +55,98 @@ def _cpu_sdpa_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: A
     return sdpa_backward_flop_count(grad_out.shape, query.shape, key.shape, value.shape)
 
 
-# Kernels torch's registry does not know, counted with the formula of their GPU siblings.
+_GATES = {4: "LSTM", 3: "GRU", 1: "RNN"}
+
+
+def _rnn_layer_flops(x_shape: Any, w_ih_shape: Any, w_hh_shape: Any, batch_first: bool) -> int:
+    """One direction of one recurrent layer over a sequence: the two gate GEMMs per time step,
+    2·B·(I + H)·G·H FLOPs (G·H rows of the stacked gate weights: 4H LSTM, 3H GRU, H RNN)."""
+    if len(x_shape) == 3:
+        steps, batch = (x_shape[1], x_shape[0]) if batch_first else (x_shape[0], x_shape[1])
+    else:  # (S, F): unbatched
+        steps, batch = x_shape[0], 1
+    gh, inp = w_ih_shape
+    hid = w_hh_shape[1]
+    return 2 * steps * batch * gh * (inp + hid)
+
+
+def _mkldnn_rnn_layer(input: Any, weight0: Any, weight1: Any, *args: Any, **kwargs: Any) -> int:
+    # aten::mkldnn_rnn_layer(input, weight0=w_ih, weight1=w_hh, ..., batch_first, train)
+    batch_first = bool(args[-2]) if len(args) >= 2 and isinstance(args[-2], bool) else False
+    return _rnn_layer_flops(input.shape, weight0.shape, weight1.shape, batch_first)
+
+
+def _mkldnn_rnn_layer_backward(input: Any, weight1: Any, weight2: Any, *args: Any,
+                               **kwargs: Any) -> int:
+    # gradients of the input and of both weights: twice the forward GEMMs
+    batch_first = False
+    for a in args:
+        if isinstance(a, bool):
+            batch_first = a  # the last bool before `workspace` is batch_first
+    return 2 * _rnn_layer_flops(input.shape, weight1.shape, weight2.shape, batch_first)
+
+
+def _cudnn_rnn_flops(input: Any, weight: Any, weight_stride0: int, *args: Any,
+                     backward: bool = False) -> int:
+    # aten::_cudnn_rnn(input, weight[], weight_stride0, weight_buf, hx, cx, mode, hidden_size,
+    #                  proj_size, num_layers, batch_first, dropout, train, bidirectional, ...)
+    rest = list(args)
+    try:
+        mode, hidden, num_layers = int(rest[3]), int(rest[4]), int(rest[6])
+        batch_first, bidir = bool(rest[7]), bool(rest[10])
+    except (IndexError, TypeError, ValueError):
+        return 0
+    gates = {2: 4, 3: 3}.get(mode, 1)  # cuDNN modes: 0 relu, 1 tanh, 2 LSTM, 3 GRU
+    dirs = 2 if bidir else 1
+    shape = input.shape
+    total = 0
+    inp = shape[-1]
+    for layer in range(num_layers):
+        layer_in = inp if layer == 0 else hidden * dirs
+        total += dirs * _rnn_layer_flops(shape, (gates * hidden, layer_in),
+                                         (gates * hidden, hidden), batch_first)
+    return 2 * total if backward else total
+
+
+def _cudnn_rnn(input: Any, weight: Any, weight_stride0: int, *args: Any, **kwargs: Any) -> int:
+    return _cudnn_rnn_flops(input, weight, weight_stride0, *args)
+
+
+def _cudnn_rnn_backward(input: Any, weight: Any, weight_stride0: int, *args: Any,
+                        **kwargs: Any) -> int:
+    # as the forward's, with output, grad_output, grad_hy, grad_cy after cx
+    rest = tuple(args[:3]) + tuple(args[7:])
+    return _cudnn_rnn_flops(input, weight, weight_stride0, *rest, backward=True)
+
+
+# Kernels torch's registry does not know, counted with the formula of their GPU siblings, and
+# fused recurrent kernels (oneDNN on a CPU, cuDNN on a GPU), counted analytically: FlopCounterMode
+# sees neither, though they hold all of an LSTM's GEMMs.
 _EXTRA_FORMULAS: dict[str, Any] = {
     "_scaled_dot_product_flash_attention_for_cpu": _cpu_sdpa,
     "_scaled_dot_product_flash_attention_for_cpu_backward": _cpu_sdpa_backward,
+    "mkldnn_rnn_layer": _mkldnn_rnn_layer,
+    "mkldnn_rnn_layer_backward": _mkldnn_rnn_layer_backward,
+    "_cudnn_rnn": _cudnn_rnn,
+    "_cudnn_rnn_backward": _cudnn_rnn_backward,
 }
+_RNN_KERNELS = {"mkldnn_rnn_layer", "mkldnn_rnn_layer_backward", "_cudnn_rnn",
+                "_cudnn_rnn_backward"}
+
+
+def scale_summary(summary: dict[str, Any], factor: int) -> dict[str, Any]:
+    """A `StepCounter.summary()` of one call (one closure) times the calls a step made; the
+    peak live bytes are not scaled (the calls run one after the other)."""
+    out = dict(summary)
+    out["flops_per_step"] = summary["flops_per_step"] * factor
+    out["flops_by_dtype"] = {k: v * factor for k, v in summary["flops_by_dtype"].items()}
+    out["op_classes"] = {c: {"flops": {k: v * factor for k, v in d["flops"].items()},
+                             "bytes": int(d["bytes"] * factor),
+                             "kernels": int(d["kernels"] * factor)}
+                         for c, d in summary["op_classes"].items()}
+    out["bytes_per_step"] = int(summary["bytes_per_step"] * factor)
+    out["kernels_per_step"] = int(summary["kernels_per_step"] * factor)
+    return out
 
 
 def op_class(name: str) -> str:
@@ -68,7 +155,7 @@ def op_class(name: str) -> str:
         return "attention"
     if "conv" in name:
         return "conv"
-    if name in _MATMUL:
+    if name in _MATMUL or name in _RNN_KERNELS:
         return "matmul"
     return "other"
 

@@ -91,6 +91,11 @@ OPTIONAL_FIELDS: list[Field] = [  # checked where present (older profiles may la
     ("device.capability", "num", "always", {"maximum": 20}),
     ("environment.arch_list", "strlist", "always", {}),
     ("task", "dict", "always", {}),
+    ("training_loop", "dict", "always", {}),
+    ("batch_layout", "dict", "always", {}),
+    ("input_pipeline", "dict", "always", {}),
+    ("input_pipeline.cpu_s_per_step", "num", "always", {"maximum": MAX_STEP_SECONDS}),
+    ("contention", "dict", "always", {}),
 ]
 PRECISION_DTYPES = ("param_dtype", "autocast_dtype", "float32_matmul_precision")
 PRECISION_FLAGS = ("tf32_matmul", "tf32_cudnn", "compiled", "uses_sdpa", "grad_scaler")
@@ -262,6 +267,8 @@ def build_torch_profile(results: dict[str, Any], *, script: str, args: list[str]
     steps_per_epoch = None
     if loader and loader.get("length"):
         steps_per_epoch = max(1, int(loader["length"]) // max(micro, 1))
+    elif results.get("batches_per_epoch_from_data"):  # batches sliced from an in-memory tensor
+        steps_per_epoch = max(1, int(results["batches_per_epoch_from_data"]) // max(micro, 1))
     counted = results.get("counted") or {}
     device = results["device"]
     if device["kind"] == "cuda":
@@ -274,7 +281,8 @@ def build_torch_profile(results: dict[str, Any], *, script: str, args: list[str]
               "optimizer_state": int(results.get("optimizer_state_bytes", 0))}
     static["activations"] = max(0, dev_peak - sum(static.values()))
     peak: dict[str, Any] = {"device": dev_peak,
-                            "host": int(max(host_peak_rss, results.get("max_rss_bytes", 0))),
+                            "host": int(results.get("host_bytes") or
+                                        max(host_peak_rss, results.get("max_rss_bytes", 0))),
                             "breakdown": static,
                             "device_method": ("torch.cuda.max_memory_allocated"
                                               if device["kind"] == "cuda" else
@@ -324,6 +332,7 @@ def build_torch_profile(results: dict[str, Any], *, script: str, args: list[str]
         "optimizers": results.get("optimizers", []),
         "environment": results["environment"],
         "task": None,
+        **(results.get("extra") or {}),  # training_loop, batch_layout, input_pipeline, contention
     }
 
 

@@ -30,10 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from advisor.errors import InputError, nearest
 from simulator.catalog import Catalog, load_catalog
+from simulator.files import parse_yaml
 from simulator.overrides import set_key, split_key
 from simulator.pool import POOL_KEYS, SLOT_KEYS, TIER_KEYS
 from simulator.scenario import (
@@ -137,15 +136,10 @@ def parse_value(text: str) -> tuple[str, Any]:
         if op == "mul":
             raise InputError("--vary", text, "needs a number after `*`.", "write e.g. KEY=*0.5.")
     scalar: Any
-    try:
-        scalar = yaml.safe_load(raw) if raw else None
-    except yaml.YAMLError:
+    try:  # the input files' YAML reading: 1e3 is a number (YAML 1.2), as in a scenario file
+        scalar = parse_yaml(raw, "--vary", text) if raw else None
+    except InputError:
         scalar = raw
-    if isinstance(scalar, str):
-        try:  # YAML 1.1 reads 1e3 as a string
-            scalar = float(scalar) if math.isfinite(float(scalar)) else scalar
-        except ValueError:
-            pass
     if isinstance(scalar, (dict, list)):
         raise InputError("--vary", text, "must be a single value, not a mapping or list.",
                          "change one leaf at a time, e.g. workload.arrival.mean=0.2.")
