@@ -20,8 +20,10 @@ install: $(VENV)/.installed
 demo: install
 	bash scripts/demo.sh $(OUT)
 
+# Two workers (the tests are independent: each writes only under its own tmp_path); a test file
+# stays on one worker so that its module-scoped fixtures run once.
 test: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

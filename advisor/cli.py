@@ -19,7 +19,7 @@ from advisor.errors import ConfigError, DomainFailure
 from advisor.output import CommandResult, dumps, error_line, make_console, to_jsonable
 
 # Order is the order shown in `advisor --help`.
-COMMANDS = ["profile", "fit", "assess", "recommend", "check", "simulate", "whatif", "logs",
+COMMANDS = ["profile", "fit", "assess", "recommend", "check", "trial", "simulate", "whatif", "logs",
             "report", "gpus", "pools"]
 
 

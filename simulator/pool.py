@@ -31,7 +31,12 @@ from simulator.validate import (
 )
 
 POOL_KEYS = ("name", "description", "scheduler", "tier_attribute", "slots", "cpu_slots", "tiers",
-             "eviction", "data_rules", "fit_table", "limits", "source", "assumptions")
+             "eviction", "data_rules", "fit_table", "limits", "source", "assumptions", "storage",
+             "containers")
+# `storage`: per-user quotas of the pool's file systems; `containers`: the default image per torch
+# build (read by advisor.emit.container).
+STORAGE_KEYS = ("quota_gb", "quota_files", "mounted_on_execute_points", "source")
+CONTAINER_KEYS = ("image", "min_capability", "torch", "cuda", "source")
 SLOT_KEYS = ("gpu", "count", "owner", "cpus", "memory_gb", "disk_gb", "gpu_memory_gb", "servers",
              "eviction", "source", "label")
 TIER_KEYS = ("name", "max_hours", "expected_hours", "per_user_share", "per_user_gpus", "default",
@@ -142,6 +147,8 @@ class Pool:
     limits: Mapping[str, Any] = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()
     source: str = ""
+    storage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def total_gpus(self) -> int:
@@ -378,7 +385,36 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
         tier_attribute=None if tier_attribute is None else string(tier_attribute, "tier_attribute"),
         data_rules=tuple(rules), fit_table=dict(fit_table), limits=dict(limits),
         assumptions=tuple(string_list(assumptions, "assumptions")), source=_text(m, "source", ""),
+        storage=_named_entries(m.get("storage"), "storage", STORAGE_KEYS,
+                               "{home: {quota_gb: 40, source: ...}}"),
+        containers=_named_entries(m.get("containers"), "containers", CONTAINER_KEYS,
+                                  "{cuda13: {image: docker://pytorch/pytorch:TAG, min_capability: 7.5}}"),
     )
+
+
+def _named_entries(raw: Any, where: str, keys: tuple[str, ...], example: str) -> dict[str, dict[str, Any]]:
+    """`storage` / `containers`: a mapping of name to a mapping with `keys`; numbers positive,
+    a container image pinned (never `:latest` or untagged)."""
+    if raw is None:
+        return {}
+    m = mapping(raw, where, example)
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in m.items():
+        here = f"{where}.{name}"
+        e = dict(mapping(entry, here, example))
+        known_keys(e, keys, here)
+        for key in ("quota_gb", "quota_files", "min_capability"):
+            if key in e:
+                e[key] = number(e[key], f"{here}.{key}", exclusive_minimum=0, maximum=1e12)
+        if "image" in e:
+            image = string(e["image"], f"{here}.image", allow_empty=False)
+            tail = image.rsplit("/", 1)[-1]
+            if ":" not in tail or tail.endswith(":latest"):
+                raise ConfigError(f"{here}.image", image, "is not pinned to a tag (untagged or :latest "
+                                  "changes under running jobs).",
+                                  "give a fixed tag, e.g. docker://pytorch/pytorch:2.9.1-cuda13.0-cudnn9-runtime.")
+        out[str(name)] = e
+    return out
 
 
 def _check_limits(limits: Mapping[str, Any]) -> None:

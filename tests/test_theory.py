@@ -213,7 +213,9 @@ def long_tasks(mtbf: float, cost_s: float, restart_s: float, interval_h: float |
     return r.tasks["finish_hours"].to_numpy()
 
 
-@pytest.mark.parametrize(("mtbf", "cost_s"), [(2.0, 600.0), (6.0, 120.0), (24.0, 30.0)])
+# (6 h, 120 s) and (24 h, 30 s) are checked at 0.1% in the default run below; (2 h, 600 s) needs
+# 50,000 tasks for that, so the default run checks it here at 2% and 4 standard errors.
+@pytest.mark.parametrize(("mtbf", "cost_s"), [(2.0, 600.0)])
 def test_daly_expected_wall_time(mtbf: float, cost_s: float) -> None:
     delta, restart = cost_s / 3600, 300 / 3600
     segments = round(24.0 / theory.daly_interval(delta, mtbf))  # T_s/τ whole

@@ -25,8 +25,8 @@ TARGETS = ("htcondor", "slurm", "kubernetes")
 
 def write_files(request: Request, job: JobSpec, pool: Pool, out_dir: str | Path,
                 targets: Iterable[str] = ("htcondor",)) -> list[Path]:
-    """Write the files for each target into `out_dir`; the wrapper (executable) when the job
-    checkpoints and an HTCondor or Slurm file is written. Returns the paths, in writing order."""
+    """Write the files for each target into `out_dir`; the wrapper (HTCondor's executable, run by
+    the Slurm script) when the job checkpoints and an HTCondor or Slurm file is written. Returns the paths, in writing order."""
     wanted = []
     for t in targets:
         key = str(t).lower()
@@ -46,7 +46,7 @@ def write_files(request: Request, job: JobSpec, pool: Pool, out_dir: str | Path,
             rendered.append((script_file_name(job), render_slurm(request, job, pool), 0o755))
         else:
             rendered.append((manifest_file_name(job), render_kubernetes(request, job, pool), None))
-    if request.checkpoints and "htcondor" in wanted:
+    if request.checkpoints and ("htcondor" in wanted or "slurm" in wanted):
         rendered.append((WRAPPER_NAME, render_checkpoint_wrapper(request, job), 0o755))
     out = Path(out_dir)
     return [atomic_write(out / name, text, mode=0o644 if mode is None else mode)

@@ -18,6 +18,15 @@ TIMEOUT_EXIT_CODE = 124
 WRAPPER_NAME = "checkpoint_wrapper.sh"
 # Seconds the program gets after SIGTERM to finish writing its checkpoint before SIGKILL.
 CHECKPOINT_GRACE_SECONDS = 120
+# HTCondor sends SIGKILL 600 s after an eviction's SIGTERM on every pool measured (docs/DOMAIN.md);
+# the wrapper waits a little less, so that it exits itself.
+EVICTION_GRACE_SECONDS = 570
+# What the wrapper exits with after an eviction's SIGTERM: 128 + SIGTERM, never 85 (a job that
+# exits during a vacate is not completed; its checkpoint comes back with ON_EXIT_OR_EVICT).
+EVICTED_EXIT_CODE = 143
+# The directories every job writes (docs: "Contract for jobs that run"); run.sh creates both first.
+CHECKPOINT_DIR = "checkpoints"
+OUTPUT_DIR = "output"
 
 
 def safe_name(name: str) -> str:

@@ -16,6 +16,8 @@ from pathlib import PurePosixPath
 
 from advisor.emit.common import (
     CHECKPOINT_EXIT_CODE,
+    EVICTED_EXIT_CODE,
+    OUTPUT_DIR,
     WRAPPER_NAME,
     check_job,
     check_request,
@@ -34,6 +36,7 @@ from advisor.emit.quote import (
     submit_string,
     submit_value,
 )
+from advisor.errors import InputError
 from advisor.request import DataFile, JobSpec, Request
 from simulator.pool import Pool
 
@@ -96,6 +99,26 @@ def plan_transfers(job: JobSpec, pool: Pool) -> list[Transfer]:
                             f"{name} ({size}): via {rule.method}: {rule.how}{placeholder}"
                             + (f" ({rule.source})" if rule.source else "")))
     return out
+
+
+PROCESS_MACRO = "$(Process)"
+
+
+def _entry(path: str, field: str) -> str:
+    """One transfer list entry; `$(Process)` (a per-job shard's name) stays a macro, any other
+    `$` is written literally."""
+    parts = [submit_value(p, field) if p else "" for p in path.split(PROCESS_MACRO)]
+    text = PROCESS_MACRO.join(parts)
+    if "," in text or not text:
+        raise InputError(field, path, "is empty or contains a comma, which transfer lists read as a "
+                         "separator.", "rename the file without commas.")
+    return text
+
+
+def resumes(request: Request, job: JobSpec) -> bool:
+    """The job keeps its checkpoint across an eviction: it checkpoints on a timer (exit 85), or
+    its program saves into the checkpoint directory on SIGTERM (`JobSpec.extra["resumes"]`)."""
+    return request.checkpoints or bool(job.extra.get("resumes"))
 
 
 def submit_file_name(job: JobSpec) -> str:
@@ -170,14 +193,26 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
             f"{CHECKPOINT_EXIT_CODE} when the time is up")
     else:
         add("executable", submit_value(job.executable, "executable"))
+    queue_from = job.extra.get("queue_from") or {}
+    qvars = [submit_name(str(v), "queue_from.vars") for v in queue_from.get("vars") or ()]
     if job.arguments:
         add("arguments", submit_arguments(job.arguments))
+    elif "trial_args" in qvars:
+        add("arguments", '"$(trial_args)"', "each trial's own parameters, from its line of the queue file")
     if job.container_image:
         add("container_image", submit_value(job.container_image, "container_image"),
-            "the software environment; large images are best served from OSDF/staging")
+            str(job.extra.get("image_note") or "the software environment, with a pinned tag"))
+    env = []
+    if job.queue > 1:
+        env.append("ADVISOR_JOB_INDEX=$(Process)")
     if job.queue > 1 and job.items_per_job > 1:
-        add("environment", f'"ADVISOR_JOB_INDEX=$(Process) ADVISOR_ITEMS_PER_JOB={job.items_per_job}"',
-            f"job $(Process) handles items [index*{job.items_per_job}, (index+1)*{job.items_per_job})")
+        env.append(f"ADVISOR_ITEMS_PER_JOB={job.items_per_job}")
+    if "trial_id" in qvars:
+        env.append("ADVISOR_TRIAL_ID=$(trial_id)")
+    if env:
+        note = (f"job $(Process) handles items [index*{job.items_per_job}, (index+1)*{job.items_per_job})"
+                if job.items_per_job > 1 else "each job's index (and trial), for its own input and output")
+        add("environment", '"' + " ".join(env) + '"', note)
 
     blank("logs: $(Cluster)_$(Process) keeps each job's files apart")
     add("log", f"{name}_$(Cluster)_$(Process).log",
@@ -199,14 +234,17 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
         add(submit_name(pool.tier_attribute, "pool.tier_attribute"), submit_string(tier.name, "tier name"),
             f"tier {tier.name}{default}: {limit} ({tier.source or pool.name})", alias="job_length")
 
-    if request.is_resumable:
+    if request.is_resumable or request.checkpoints:
         blank("backfill")
         owned = pool.total_gpus - pool.shared_gpus
         where = (f"also on the {owned} GPUs research groups own, as backfill that may be "
                  "interrupted at any time (no 72 h guarantee)") if owned else (
                  "may be interrupted and restarted (this pool has no owned GPUs to backfill)")
-        add("+is_resumable", "true", f"may run {where}; with the underscore: IsResumable is another attribute",
-            alias="is_resumable")
+        why_resumable = ("" if request.is_resumable else
+                         "the job checkpoints, so it can resume: at its tier's limit it is requeued "
+                         "instead of held; ")
+        add("+is_resumable", "true", f"{why_resumable}may run {where}; with the underscore: IsResumable "
+            "is another attribute", alias="is_resumable" if request.is_resumable else None)
 
     if request.checkpoints:
         blank("checkpointing (CHTC checkpointing.md)")
@@ -215,11 +253,18 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
             f"exit {CHECKPOINT_EXIT_CODE} = checkpoint taken: HTCondor saves the files below and "
             f"restarts the job (every {interval})", alias="checkpoint_interval_minutes")
         add("transfer_checkpoint_files", submit_list(job.checkpoint_files, "checkpoint_files"),
-            "the files that make up the checkpoint, saved at each exit 85 and brought back on restart")
+            "the checkpoint, saved at each exit 85 and brought back on restart (created by the "
+            "wrapper before the first exit 85: a missing path holds the job, code 36)")
 
     blank("files")
     add("should_transfer_files", "YES", "the execute point has no shared file system with the access point")
-    add("when_to_transfer_output", "ON_EXIT")
+    keep = resumes(request, job)
+    if keep:
+        add("when_to_transfer_output", "ON_EXIT_OR_EVICT",
+            "at an eviction HTCondor also takes back the output and the checkpoint the program wrote "
+            f"on SIGTERM (the wrapper then exits {EVICTED_EXIT_CODE}, never 85); without it that checkpoint is lost")
+    else:
+        add("when_to_transfer_output", "ON_EXIT")
     transfers = plan_transfers(job, pool)
     entries = [t.entry for t in transfers if t.entry]
     if request.checkpoints:
@@ -227,9 +272,20 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
     for t in transfers:
         lines.append(f"# {comment(t.note)}")
     if entries:
-        add("transfer_input_files", submit_list(entries, "transfer_input_files"))
-    if job.outputs:
-        add("transfer_output_files", submit_list(job.outputs, "outputs"))
+        add("transfer_input_files", ", ".join(_entry(e, f"transfer_input_files[{i}]")
+                                               for i, e in enumerate(entries)))
+    outputs = list(job.outputs)
+    if keep:
+        outputs += [f for f in job.checkpoint_files if f not in outputs]
+    if outputs:
+        add("transfer_output_files", submit_list(outputs, "outputs"),
+            "every entry must exist when the job ends (else it is held, code 12): run.sh creates them first"
+            if keep or OUTPUT_DIR in outputs else None)
+    remap = job.extra.get("output_remap")
+    if remap and OUTPUT_DIR in outputs:
+        add("transfer_output_remaps", '"' + submit_value(f"{OUTPUT_DIR} = {remap}", "output_remap",
+                                                         macros=True) + '"',
+            str(job.extra.get("output_remap_note") or "the output goes to the staging area, not /home"))
     requirements = list(dict.fromkeys(t.requirement for t in transfers if t.requirement))
     if requirements:
         add("requirements", submit_value(" && ".join(requirements), "requirements", macros=True),
@@ -237,7 +293,15 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
 
     blank("jobs")
     items_file = job.extra.get("items_file")
-    if items_file:
+    max_idle = job.extra.get("max_idle")
+    if isinstance(max_idle, int) and max_idle > 0:
+        add("max_idle", max_idle, str(job.extra.get("max_idle_note") or
+                                      "late materialization: at most this many idle jobs in the queue at once"))
+    if queue_from.get("file") and qvars:
+        qfile = submit_queue_items_file(str(queue_from["file"]))
+        lines.append(f"# {job.queue} jobs, one per line of {qfile} ({', '.join(qvars)})")
+        lines.append(f"queue {', '.join(qvars)} from {qfile}")
+    elif items_file:
         items = submit_queue_items_file(str(items_file))
         lines.append(f"# one job per line of {items}; $(item) holds the line")
         lines.append(f"queue item from {items}")

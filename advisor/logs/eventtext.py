@@ -17,11 +17,13 @@ OLD_DATE = re.compile(r"^\d{3} \([^)]*\) \d\d/\d\d ")
 ISO_DATE = re.compile(r"^\d{3} \([^)]*\) \d{4}-\d\d-\d\d")
 
 
-# FileTransferEvent types (HTCondor FileTransferEventType): 2/3 input started/finished,
-# 5/6 output started/finished; keyed by the first 27 characters of the event's description.
+# FileTransferEvent types (HTCondor's FileTransferEventType; 1 and 4, queueing, are not used)
+INPUT_STARTED, INPUT_FINISHED, OUTPUT_STARTED, OUTPUT_FINISHED = 2, 3, 5, 6
+# ... and the same, keyed by the first TRANSFER_KEY_CHARS characters of the event's description
+TRANSFER_KEY_CHARS = 27
 TRANSFER_TYPES = {
-    "Started transferring input ": 2, "Finished transferring input": 3,
-    "Started transferring output": 5, "Finished transferring outpu": 6,
+    "Started transferring input ": INPUT_STARTED, "Finished transferring input": INPUT_FINISHED,
+    "Started transferring output": OUTPUT_STARTED, "Finished transferring outpu": OUTPUT_FINISHED,
 }
 
 
@@ -45,17 +47,18 @@ def header(text: str) -> tuple[int, int, int, str, str] | None:
 
 class Clock:
     """'YYYY-MM-DD HH:MM:SS' → seconds (UTC reading of the log's local time; only differences
-    are used). Caches per minute; `year_shift` moves year-less dates past 31 December."""
+    are used). Caches per minute; `next_year()` moves year-less dates past 31 December."""
 
     def __init__(self) -> None:
         self.year_shift = 0
         self._minutes: dict[str, float] = {}
-        self._shift_seen = 0
+
+    def next_year(self) -> None:
+        """Read the dates that follow as one year later (a year-less log ran past 31 December)."""
+        self.year_shift += 1
+        self._minutes.clear()
 
     def seconds(self, stamp: str) -> float:
-        if self.year_shift != self._shift_seen:
-            self._minutes.clear()
-            self._shift_seen = self.year_shift
         key = stamp[:16]
         base = self._minutes.get(key)
         if base is None:

@@ -29,8 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from advisor.logs.eventtext import (
+    INPUT_FINISHED,
+    INPUT_STARTED,
     ISO_DATE,
     OLD_DATE,
+    OUTPUT_FINISHED,
+    OUTPUT_STARTED,
+    TRANSFER_KEY_CHARS,
     TRANSFER_TYPES,
     Clock,
     describe_fault,
@@ -65,6 +70,13 @@ from advisor.logs.records import (  # noqa: F401  (re-exported: the record types
 
 _ALIAS = re.compile(r"alias=([^&>]+)")
 _HOST = re.compile(r"<([^:>?]+)")
+
+KB_PER_MB = 1024.0  # 006's ResidentSetSize is in KB, MemoryUsage in MB
+# A year-less (old format) date this much earlier than the latest one: the log ran past
+# 31 December (a log spans far less than half a year; out-of-order events, much less).
+YEAR_WRAP_S = 180 * 86400.0
+# A hold this soon after the end of the job's last run is counted as a hold while running.
+HOLD_WHILE_RUNNING_S = 60.0
 
 
 def _num(value: Any) -> float | None:
@@ -306,8 +318,8 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
             n += 1
             counts[etype] = counts.get(etype, 0) + 1
             t = clock.seconds(stamp)
-            if old_format and last_t is not None and t < last_t - 180 * 86400:
-                clock.year_shift += 1  # the log ran past 31 December
+            if old_format and last_t is not None and t < last_t - YEAR_WRAP_S:
+                clock.next_year()  # the log ran past 31 December
                 t = clock.seconds(stamp)
             if last_t is None:
                 out.first_event_s = last_t = t
@@ -336,24 +348,30 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
 def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> None:  # noqa: C901
     """Update one job with one event (one branch per event type, most frequent first)."""
     if etype == FILE_TRANSFER:
-        kind = TRANSFER_TYPES.get(desc[:27])
+        kind = TRANSFER_TYPES.get(desc[:TRANSFER_KEY_CHARS])
         if kind is None and not desc:
             kind = ev.get("Type")
-        if kind in (2, 5):  # input / output transfer started
+        if kind == INPUT_STARTED or kind == OUTPUT_STARTED:
             job._transfer_started = t
-        elif kind in (3, 6) and job._transfer_started is not None:
-            if kind == 3:
-                job.transfer_in_s += t - job._transfer_started
-            else:
-                job.transfer_out_s += t - job._transfer_started
-            job._transfer_started = None
+        elif kind == INPUT_FINISHED or kind == OUTPUT_FINISHED:
+            started = job._transfer_started
+            if started is not None:
+                if kind == INPUT_FINISHED:
+                    job.transfer_in_s += t - started
+                else:
+                    job.transfer_out_s += t - started
+                job._transfer_started = None
     elif etype == IMAGE_SIZE:
         try:
             mem = ev["MemoryUsage"]
         except KeyError:
             rss = _num(ev.get("ResidentSetSize"))
-            mem = None if rss is None else rss / 1024.0
-        _peak(job.memory_mb, mem)
+            mem = None if rss is None else rss / KB_PER_MB
+        v = float(mem) if type(mem) is int else _num(mem)
+        if v is not None:
+            res = job.memory_mb
+            if res.used is None or v > res.used:
+                res.used = v
     elif etype == EXECUTE:
         if job.open_run is not None:  # a run that ended without an event saying so
             _close_run(job, t, "superseded")
@@ -397,7 +415,7 @@ def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> Non
         sub = ev.get("HoldReasonSubCode")
         reason = str(ev.get("HoldReason", "") or "")
         last = job.runs[-1] if job.runs else None
-        running = last is not None and (last.end_s is None or t - last.end_s <= 60.0)
+        running = last is not None and (last.end_s is None or t - last.end_s <= HOLD_WHILE_RUNNING_S)
         job.holds.append(Hold(
             job=job.job, code=None if code is None else int(code),
             subcode=None if sub is None else int(sub),

@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from advisor.assess import Assessment, assess
-from advisor.check.secrets import SECRETS_DIR, scrub_args, secret_file_help, secret_names
-from advisor.emit import write_files
-from advisor.emit.quote import comment, secrets_read, shell_command, shell_quote
+from advisor.check.secrets import scrub_args
+from advisor.emit.quote import shell_command
 from advisor.errors import ConfigError, InputError, nearest
-from advisor.output import atomic_write, error_line
 from advisor.recommend.candidates import (
     Candidate,
     CheckpointCosts,
@@ -40,8 +38,10 @@ from advisor.recommend.evaluate import (
     evaluate,
     scenario_for,
 )
+from advisor.recommend.jobfiles import plan_job
+from advisor.recommend.jobfiles import write_job_files as write_job_files
 from advisor.recommend.sizing import HOST_HEADROOM, Sizing, size_request
-from advisor.request import DataFile, JobSpec, Request
+from advisor.request import JobSpec, Request
 from advisor.units import fmt_hours
 from advisor.workload import Workload
 from simulator.catalog import Catalog, load_catalog
@@ -95,6 +95,7 @@ class Recommendation:
     why: dict[str, str] = field(default_factory=dict)
     command: str | None = None
     data_dir: str | None = None     # the data the profiled script read (packed as an input)
+    data_plan: dict[str, Any] = field(default_factory=dict)   # inputs, outputs, quotas, GPU-hours
     # How the candidates were simulated (for reports that simulate more of the same):
     space: Space | None = field(default=None, repr=False)
     sizing: Sizing | None = field(default=None, repr=False)
@@ -123,7 +124,7 @@ class Recommendation:
             "expected": self.expected, "objective": self.objective,
             "candidates": [e.to_dict() for e in self.candidates],
             "checkpoint": self.checkpoint, "assumed": self.assumed, "why": self.why,
-            "files": self.files,
+            "files": self.files, "data_plan": self.data_plan,
         }
 
 
@@ -228,8 +229,13 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     why = dict(sizing.reasons)
     cap = max(c.min_capability, sizing.gate_capability or 0.0) or None
     if c.min_capability and c.min_capability > (sizing.gate_capability or 0):
+        fits = [o for o in usable if o.capability >= (sizing.gate_capability or 0)]
+        kept = sum(o.shared + o.backfill for o in fits if o.capability >= c.min_capability)
+        total = sum(o.shared + o.backfill for o in fits)
         why["gpus_minimum_capability"] = (f"the simulation finished sooner when slower GPUs (below "
-                                          f"{c.min_capability:g}) were left out")
+                                          f"{c.min_capability:g}) were left out, beyond the noise of the "
+                                          f"simulation; it costs {total - kept} of the {total} GPUs the job "
+                                          f"could run on (floor {sizing.gate_capability or 0:g})")
     request = Request(
         request_cpus=sizing.request_cpus, request_memory_mb=sizing.request_memory_mb,
         request_disk_mb=sizing.request_disk_mb, request_gpus=max(1, workload.per_task.gpus),
@@ -247,13 +253,7 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
                              f" fit the {c.job_length} tier ({fmt_hours(tier.max_hours) if tier else '?'})")
     if c.is_resumable:
         why["is_resumable"] = "backfill on research groups' GPUs finished sooner in the simulation"
-    job = JobSpec(
-        name=workload.name, executable="run.sh", queue=jobs, items_per_job=c.items_per_job,
-        inputs=_inputs(workload, c.items_per_job), container_image=workload.container,
-        outputs=("output",), expected_runtime_hours=slowest,
-        max_runtime_hours=tier.max_hours if tier else None,
-        extra={"reasons": why},
-    )
+    job, plan = plan_job(workload, pool, request, sizing, c.items_per_job, jobs, slowest, tier, why)
     verdict, reasons = a.verdict, list(a.reasons)
     if verdict == "htc-able-with-checkpointing" and c.checkpoint_interval_hours is None:
         verdict = "htc-able"
@@ -263,11 +263,12 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     elif verdict == "htc-able" and c.checkpoint_interval_hours is not None and not a.facts.get("batching"):
         reasons.insert(0, "Checkpointing is optional here, but it finished sooner in the simulation "
                        "(backfill evictions then lose little work).")
+    reasons += [f"Talk to a facilitator: {f}." for f in plan.facilitator]
     ttr = best.outcome.time_to_results_hours
     expected = {"time_to_results_hours": {"mean": ttr["mean"], "p90": ttr["p90"],
                                           "ci95_low": ttr["ci95_low"], "ci95_high": ttr["ci95_high"]},
                 "jobs": jobs, "job_hours_on_slowest_gpu": slowest,
-                "goodput_fraction": best.outcome.goodput_fraction,
+                "goodput_fraction": best.outcome.goodput_fraction, "gpu_hours": round(plan.gpu_hours, 1),
                 "evictions_per_job": best.outcome.evictions_per_task}
     if best.outcome.scale > jobs / min(jobs, MAX_SIM_JOBS) * 1.000001:
         assumed.append(f"a slice of the campaign was simulated ({best.outcome.scale:.3g} times less "
@@ -280,27 +281,8 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     return Recommendation(workload.name, pool.name, verdict, reasons, request, job, expected,
                           evaluated, objective, assumed, _checkpoint_story(space, c, pool), a, why=why,
                           command=task_command(workload),
-                          data_dir=_profiled_data_path(workload),
+                          data_dir=_profiled_data_path(workload), data_plan=plan.to_dict(),
                           space=space, sizing=sizing, simulate=simulate)
-
-
-def _inputs(workload: Workload, items: int) -> tuple[DataFile, ...]:
-    per = workload.per_task
-    out = []
-    if workload.profile_data is not None:
-        script = str(workload.profile_data.get("script", "train.py"))
-        out.append(DataFile(Path(script).name, 0.0001))
-        if secret_names(scrub_args([str(a) for a in workload.profile_data.get("args") or []])[0]):
-            out.append(DataFile(SECRETS_DIR, 0.0))   # the files run.sh reads the secrets from
-        data = workload.profile_data.get("data") or {}
-        if data.get("bytes"):
-            out.append(DataFile(Path(str(data.get("path") or "data")).name + ".tar.gz",
-                                float(data["bytes"]) / 1e9))
-    elif per.input_gb > 0:
-        out.append(DataFile(f"{workload.name}_inputs.tar.gz", items * per.input_gb))
-    if workload.shared_input_gb > 0 and not workload.container:
-        out.append(DataFile("model.tar.gz", workload.shared_input_gb))
-    return tuple(out)
 
 
 def _checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
@@ -344,39 +326,6 @@ def _checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
     return story
 
 
-def write_job_files(rec: Recommendation, pool_ref: str | Path, out_dir: str | Path,
-                    target: str = "htcondor") -> list[Path]:
-    """The submit file (and wrapper) for the chosen request, plus `run.sh` that starts one job."""
-    if rec.request is None or rec.job is None:
-        return []
-    pool = load_pool(pool_ref)
-    paths = write_files(rec.request, rec.job, pool, out_dir, [target])
-    lines = ["#!/bin/bash", "# Written by advisor recommend: what one job runs.", "set -euo pipefail"]
-    secrets = secrets_read(rec.command or "")
-    if secrets:   # read at run time from files the user creates; never written here
-        files = " ".join(f"{SECRETS_DIR}/{n}" for n in secrets)
-        lines += ["# The script's secret arguments are read at run time from files you create,",
-                  f"# readable only by you (the submit file sends the {SECRETS_DIR} folder with the job):",
-                  f"#   mkdir -p {SECRETS_DIR} && chmod 700 {SECRETS_DIR}",
-                  *(f"#   (umask 077; cat > {SECRETS_DIR}/{n})   # paste the value, then Ctrl-D" for n in secrets),
-                  f"for f in {files}; do",
-                  '    [ -r "$f" ] || { echo "run.sh: $f is missing: create it (chmod 600), see the comments in run.sh" >&2; exit 1; }',
-                  "done"]
-        error_line(f"warning: run.sh reads {files} at run time (kept out of every written file): "
-                   + secret_file_help(secrets))
-    for f in rec.job.inputs:
-        if f.path.endswith(".tar.gz") and f.path != "model.tar.gz":
-            source = rec.data_dir or "DATA_DIR"
-            lines += [comment(f"# {f.path}: made where you ran the script with "
-                              f"`tar czf {shell_quote(f.path)} {shell_quote(source)}`"),
-                      f"tar -xzf {shell_quote(f.path)}"]
-    lines.append(rec.command or 'echo "advisor: put the command of one task here" >&2\nexit 1')
-    text = "\n".join(lines) + "\n"
-    paths.append(atomic_write(Path(out_dir) / "run.sh", text, mode=0o755))
-    rec.files = [str(p) for p in paths]
-    return paths
-
-
 def _profiled_data_path(workload: Workload) -> str | None:
     data = (workload.profile_data or {}).get("data") or {}
     return str(data["path"]) if data.get("path") else None
@@ -389,4 +338,10 @@ def task_command(workload: Workload) -> str | None:
         return None
     script = Path(str(prof.get("script", "train.py"))).name
     args, _found = scrub_args([str(a) for a in (prof.get("args") or [])])  # also older profiles
+    data = str((prof.get("data") or {}).get("path") or "")
+    if data and Path(data).name and Path(data).name != data:
+        # The job unpacks the data archive in its sandbox: the script reads it by its relative name.
+        local = Path(data).name
+        args = [local if a == data else a[:-len(data)] + local if a.endswith("=" + data) else a
+                for a in args]
     return "python3 " + shell_command([script, *args])
