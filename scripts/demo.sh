@@ -17,8 +17,13 @@ $ADVISOR fit "$OUT/cnn_catdog.json" --pool chtc
 say "3. Recommend the request for a 30-epoch training, chosen by simulating the pool; write the files"
 $ADVISOR recommend "$OUT/cnn_catdog.json" --epochs 30 --pool chtc -o "$OUT/catdog-job"
 
-say "4. The submit file it wrote, reviewed by advisor check"
+say "4. Put what the job receives next to the submit file (the data packed with relative paths: run.sh unpacks it in the sandbox)"
+tar czf "$OUT/catdog-job/catdog-images.tar.gz" -C "$OUT" catdog-images
+cp examples/cnn_catdog.py "$OUT/catdog-job/"
+
+say "5. The submit file and run.sh it wrote, reviewed by advisor check"
 cat "$OUT/catdog-job/cnn_catdog.sub"
+cat "$OUT/catdog-job/run.sh"
 $ADVISOR check "$OUT/catdog-job/cnn_catdog.sub" --pool chtc
 
 say "Done: profile in $OUT/cnn_catdog.json, job files in $OUT/catdog-job/"

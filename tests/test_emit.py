@@ -66,7 +66,8 @@ def test_checkpointing_chtc_submit_file_every_line():
     assert sub["checkpoint_exit_code"] == "85"
     assert sub["transfer_checkpoint_files"] == "checkpoint.pt, state.json"
     assert sub["should_transfer_files"] == "YES"
-    assert sub["when_to_transfer_output"] == "ON_EXIT"
+    # The checkpoint written on SIGTERM survives an eviction only this way (docs/DOMAIN.md).
+    assert sub["when_to_transfer_output"] == "ON_EXIT_OR_EVICT"
     for key in ("log", "output", "error"):
         assert "$(Cluster)_$(Process)" in sub[key]
     inputs = [s.strip() for s in sub["transfer_input_files"].split(",")]
@@ -74,7 +75,7 @@ def test_checkpointing_chtc_submit_file_every_line():
     assert inputs == ["train.sh", "code.tar.gz", "osdf:///chtc/staging/bbadger/imagenet.tar",
                       "file:///staging/bbadger/big.tar"]
     assert sub["requirements"] == "(HasCHTCStaging == true)"
-    assert sub["transfer_output_files"] == "results.tar.gz"
+    assert sub["transfer_output_files"] == "results.tar.gz, checkpoint.pt, state.json"
     assert sub.getQArgs() == "10"
     # The 500 GB file is not transferred; a comment sends the researcher to a facilitator.
     assert "huge.tar" not in sub["transfer_input_files"]
@@ -172,8 +173,9 @@ def _alive(pid: int) -> bool:
 
 
 def test_wrapper_exits_85_when_the_interval_ends(tmp_path):
-    # the program would run 10 minutes; the 1 s interval stops it before its last line
-    done = _run_wrapper(tmp_path, "echo $$ > prog.pid; sleep 600; touch finished", minutes=1 / 60)
+    # the program would run 10 minutes; the 1 s interval stops it (SIGTERM) before its last line
+    done = _run_wrapper(tmp_path, "echo $$ > prog.pid; trap 'exit 143' TERM; sleep 600 & wait; touch finished",
+                        minutes=1 / 60)
     assert done.returncode == 85
     assert "checkpoint interval 1s reached; exiting 85" in done.stderr
     assert not (tmp_path / "finished").exists()  # stopped, not run to its end
@@ -190,8 +192,12 @@ def test_wrapper_passes_the_programs_own_exit_code_and_arguments(tmp_path):
 def test_wrapper_text_and_syntax(tmp_path):
     text = render_checkpoint_wrapper(CHECKPOINTING, JOB)
     assert text.startswith("#!/bin/bash")
-    assert "timeout --kill-after=120s 4h ./train.sh" in text
-    assert "exit 85" in text
+    assert "interval_s=14400" in text and "./train.sh \"$@\" &" in text
+    assert "exit 85" in text and "trap 'stop evicted" in text
+    assert text.index("mkdir -p output") < text.index("./train.sh")   # files are the program's to write
+    folder = render_checkpoint_wrapper(CHECKPOINTING, JobSpec(name="d", executable="run.sh",
+                                                              checkpoint_files=("checkpoints",)))
+    assert folder.index("mkdir -p checkpoints output") < folder.index("./run.sh")
     (tmp_path / "w.sh").write_text(text)
     assert subprocess.run(["bash", "-n", str(tmp_path / "w.sh")]).returncode == 0
     with pytest.raises(InputError, match="checkpoint_interval_minutes"):

@@ -128,9 +128,9 @@ def test_slurm_array_with_checkpointing(tmp_path):
     assert re.fullmatch(r"\d+-\d\d:\d\d:\d\d", d["--time"])
     assert d["--array"] == "0-49"
     assert "--requeue" in d
-    assert d["--signal"] == "B:USR1@120"
+    assert d["--signal"] == "B:TERM@120"
     assert "%A_%a" in d["--output"]
-    assert "timeout --kill-after=120s 90m srun ./train.sh" in text
+    assert "./checkpoint_wrapper.sh" in text and 'kill -TERM "$child"' in text
     assert "scontrol requeue" in text
     # a constraint suggestion is a comment, never an active directive
     assert "--constraint" not in d and "##SBATCH --constraint" in text

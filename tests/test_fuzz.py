@@ -226,7 +226,7 @@ def run_example(kind: str, content: str | bytes, workdir: Path) -> None:
 
 
 KINDS = list(COMMANDS)
-FAST = settings(max_examples=100, deadline=timedelta(seconds=30), database=None,
+FAST = settings(max_examples=100, deadline=timedelta(seconds=60), database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
 SLOW = settings(FAST, max_examples=1000)

@@ -52,8 +52,12 @@ def test_cpus_to_feed_formula() -> None:
     view = ProfileView.from_dict(make_profile(dataloader={"num_workers": 0}, data_wait_s={"median": 0.3}))
     m = input_model(view)
     assert m.production_s == pytest.approx(0.3)
-    assert m.cpus_to_feed(0.1) == 4     # ceil(0.3 / 0.1) + 1 main process
-    assert m.cpus_to_feed(1.0) == 2
+    assert m.cpus_needed(0.1) == 4      # ceil(0.3 / 0.1) + 1 main process
+    assert m.cpus_needed(1.0) == 2
+    # never more than the script can use as written (num_workers + 1); the advice names the change
+    assert m.cpus_to_feed(0.1) == 1
+    assert m.advice(0.1) == "set num_workers=3 in the DataLoader to use 4 CPUs (it has 0: 1 usable)"
+    assert m.advice(1.0) is None  # 0.3 s of loading under a 1 s step: it keeps up as written
     assert input_model(ProfileView.from_dict(make_profile())).cpus_to_feed(0.1) == 1  # no loading
 
 

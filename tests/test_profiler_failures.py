@@ -83,10 +83,12 @@ def test_hanging_script_is_killed_at_the_timeout_with_its_workers(tmp_path, monk
     """)
     with pytest.raises(DomainFailure) as info:
         profile_script("hang.py", timeout_s=20)
-    # stopped by the timeout (not by the 600 s sleep ending or by an error), and says so
-    assert "did not finish within the 20 s timeout and was stopped" in str(info.value)
+    # stopped early for showing no training step in half the timeout (not by the 600 s sleep
+    # ending or by an error), and says so, naming --command
+    assert "no training step was seen within 10 s" in str(info.value)
+    assert "--command" in str(info.value)
     assert "workers up" in info.value.details["output_tail"]
-    assert info.value.details["reason"] == "timeout"
+    assert info.value.details["reason"] == "no_steps"
     worker_pids = [int(x) for x in pids.read_text().split()]
     assert len(worker_pids) == 2
     assert not [p for p in worker_pids if alive(p)]  # no orphaned DataLoader workers

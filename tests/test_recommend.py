@@ -110,9 +110,18 @@ def test_input_bound_profile_caps_cpus_at_what_the_slots_offer(tmp_path):
     half of the usable slots offer, and candidates that match no slot are reported, not fatal."""
     from advisor.workload import workload_from_profile
 
-    profile = Path(__file__).parent / "fixtures" / "profiles" / "input_bound_cnn.json"
+    import json
+    fixture = Path(__file__).parent / "fixtures" / "profiles" / "input_bound_cnn.json"
+    data = json.loads(fixture.read_text())
+    # CPUs to feed never exceed what the script can use (num_workers + 1): with 2 workers that
+    # is 3; with 64 workers the slots' offer is the cap
+    data["dataloader"]["num_workers"] = 64
+    profile = tmp_path / "input_bound_cnn.json"
+    profile.write_text(json.dumps(data))
     rec = recommend(workload_from_profile(profile, epochs=30), "chtc", replications=1)
     assert rec.request is not None
     assert rec.request.request_cpus <= 16
-    assert "would keep the fastest GPU fed" in rec.why["request_cpus"]
+    as_is = recommend(workload_from_profile(fixture, epochs=30), "chtc", replications=1)
+    assert as_is.request is not None and as_is.request.request_cpus <= 3
+    assert "offered by at least half of the usable GPU slots" in rec.why["request_cpus"]
     assert all(e.outcome is not None or e.candidate.why_not for e in rec.candidates)

@@ -434,6 +434,14 @@ def _checkpoint_advice(pool: Pool) -> str:
     return f"checkpoint every {g.min_hours:g}-{g.max_hours:g} h ({pool.name}'s guidance)"
 
 
+def _keeps_checkpoint(ctx: Context) -> bool:
+    """The job's checkpoint survives an interruption without exit 85: ON_EXIT_OR_EVICT with a
+    checkpoint directory in transfer_output_files (the program saves it on SIGTERM; docs/DOMAIN.md)."""
+    when = (ctx.sub.value("when_to_transfer_output") or "").strip().upper()
+    outputs = (ctx.sub.value("transfer_output_files") or "").lower()
+    return when == "ON_EXIT_OR_EVICT" and "checkpoint" in outputs
+
+
 @rule
 def checkpointing(ctx: Context) -> Iterator[Finding]:
     t = _effective_tier(ctx)
@@ -441,7 +449,7 @@ def checkpointing(ctx: Context) -> Iterator[Finding]:
     if ctx.req.gpus <= 0 or t is None:
         return
     where = ctx.tier_line
-    if not ctx.checkpoints and t.max_hours > guidance:
+    if not ctx.checkpoints and not _keeps_checkpoint(ctx) and t.max_hours > guidance:
         long_job = t.max_hours > LONG_JOB_HOURS or ctx.preemptible
         why = (f"tier {t.name!r} lets a job run up to {t.max_hours:g} h but the file does not "
                "checkpoint (no checkpoint_exit_code): ")
@@ -453,7 +461,8 @@ def checkpointing(ctx: Context) -> Iterator[Finding]:
                  "checkpoint.pt` and a wrapper `timeout 4h ./run.sh; [ $? -eq 124 ] && exit 85` "
                  "(`advisor recommend` writes one).")
     a = ctx.sub.last("+is_resumable")
-    if a is not None and ctx.req.is_resumable and not ctx.checkpoints and t.max_hours > guidance:
+    if a is not None and ctx.req.is_resumable and not ctx.checkpoints and not _keeps_checkpoint(ctx) \
+            and t.max_hours > guidance:
         yield _f("resumable-without-checkpoint", "warning", a.line, a.key,
                  f"+is_resumable lets the job run as backfill, where it may be interrupted at any time; "
                  f"without checkpointing, a job longer than about {guidance:g} h (tier {t.name!r} allows "

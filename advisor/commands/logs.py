@@ -32,8 +32,12 @@ HELP = "HTCondor job event logs → usage vs request, evictions, holds, right-si
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("logfiles", nargs="+", metavar="LOGFILE",
-                        help="job event log(s), the file named by `log =` in the submit file")
+    parser.add_argument("logfiles", nargs="*", metavar="LOGFILE",
+                        help="job event log(s), the file named by `log =` in the submit file; "
+                             "or Slurm's accounting saved from `sacct --parsable2`/`--json` "
+                             "or `scontrol show job`")
+    parser.add_argument("--sacct", metavar="JOBID[,JOBID...]", default=None,
+                        help="Slurm: read these jobs' accounting with sacct on this cluster")
     parser.add_argument("--headroom", type=number(example="0.2"), default=0.2, metavar="FRACTION",
                         help="margin above the measured peak for the recommended requests "
                              "(default 0.2 = 20%%)")
@@ -46,7 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
-    report = analyze_logs(args.logfiles, headroom=args.headroom)
+    from advisor.logs.slurm import analyze_slurm, looks_like_slurm
+
+    slurm = [p for p in args.logfiles if looks_like_slurm(p)]
+    if args.sacct or slurm:
+        if len(slurm) < len(args.logfiles):
+            raise InputError("LOGFILE", next(p for p in args.logfiles if p not in slurm),
+                             "is not Slurm accounting output, unlike the other inputs.",
+                             "give HTCondor event logs and Slurm accounting in separate runs.")
+        report = analyze_slurm(slurm, (args.sacct or "").split(",") if args.sacct else (),
+                               headroom=args.headroom)
+    else:
+        report = analyze_logs(args.logfiles, headroom=args.headroom)
     data = report.to_dict()
     for err in report.errors:
         STDERR.print(f"error: {err['log']}: {err['message']}", style="red", highlight=False,

@@ -27,6 +27,9 @@ EVICTED_EXIT_CODE = 143
 # The directories every job writes (docs: "Contract for jobs that run"); run.sh creates both first.
 CHECKPOINT_DIR = "checkpoints"
 OUTPUT_DIR = "output"
+# When set (seconds), the checkpoint wrapper uses it instead of its interval: `advisor trial
+# --checkpoint-every S` sets it to exercise exit-85 restarts in seconds instead of hours.
+CHECKPOINT_INTERVAL_ENV = "ADVISOR_CHECKPOINT_INTERVAL_S"
 
 
 def safe_name(name: str) -> str:

@@ -260,9 +260,10 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
     add("should_transfer_files", "YES", "the execute point has no shared file system with the access point")
     keep = resumes(request, job)
     if keep:
+        wrapper = f" (the wrapper then exits {EVICTED_EXIT_CODE}, never 85)" if request.checkpoints else ""
         add("when_to_transfer_output", "ON_EXIT_OR_EVICT",
             "at an eviction HTCondor also takes back the output and the checkpoint the program wrote "
-            f"on SIGTERM (the wrapper then exits {EVICTED_EXIT_CODE}, never 85); without it that checkpoint is lost")
+            f"on SIGTERM{wrapper}; without it that checkpoint is lost")
     else:
         add("when_to_transfer_output", "ON_EXIT")
     transfers = plan_transfers(job, pool)

@@ -1,14 +1,19 @@
 """The Slurm batch script: the same request in `#SBATCH` directives, for a site that runs Slurm.
 
-Many jobs become a job array; checkpointing becomes `timeout` per interval plus a self-requeue,
-with `--signal=B:USR1@120` as the early warning before the wall-time limit.
+Many jobs become a job array, each task in its own folder (its own `checkpoints/` and `output/`).
+A job that keeps a checkpoint runs with `--requeue` and `--signal=B:TERM@N`: N seconds before the
+time limit (and on preemption) the batch shell gets SIGTERM, passes it on to the program, which
+saves its checkpoint, and requeues itself. A checkpointing job runs the same wrapper as on
+HTCondor (`checkpoint_wrapper.sh`): its exit 85 at the end of an interval also requeues the job.
 """
 
 from __future__ import annotations
 
 from advisor.emit.common import (
+    CHECKPOINT_EXIT_CODE,
     CHECKPOINT_GRACE_SECONDS,
-    TIMEOUT_EXIT_CODE,
+    EVICTED_EXIT_CODE,
+    WRAPPER_NAME,
     check_job,
     check_request,
     program_path,
@@ -16,14 +21,20 @@ from advisor.emit.common import (
     runtime_limit_hours,
     safe_name,
     slurm_time,
-    timeout_duration,
 )
+from advisor.emit.htcondor import resumes
 from advisor.emit.quote import comment, shell_quote, shell_words
 from advisor.request import JobSpec, Request
 from simulator.pool import Pool
 
-# Seconds before the wall-time limit at which Slurm signals the batch shell (--signal=B:USR1@N).
-SIGNAL_LEAD_SECONDS = 120
+# Seconds before the wall-time limit at which Slurm signals the batch shell (--signal=B:TERM@N):
+# the program's time to save its checkpoint, as the wrapper gives it.
+SIGNAL_LEAD_SECONDS = CHECKPOINT_GRACE_SECONDS
+
+
+def _word(path: str) -> str:
+    """A file name as a shell word; HTCondor's `$(Process)` becomes the task's index."""
+    return '"${ADVISOR_JOB_INDEX}"'.join(shell_quote(p) if p else "" for p in path.split("$(Process)"))
 
 
 def script_file_name(job: JobSpec) -> str:
@@ -38,7 +49,7 @@ def render_slurm(request: Request, job: JobSpec, pool: Pool) -> str:
     name = safe_name(job.name)
     array = job.queue > 1
     log_stem = f"{name}_%A_%a" if array else f"{name}_%j"
-    resumable = request.is_resumable or request.checkpoints
+    resumable = resumes(request, job)
     hours = runtime_limit_hours(request, job, pool)
 
     out: list[str] = ["#!/bin/bash"]
@@ -77,53 +88,55 @@ def render_slurm(request: Request, job: JobSpec, pool: Pool) -> str:
         directive(f"--array=0-{job.queue - 1}",
                   f"{job.queue} jobs; $SLURM_ARRAY_TASK_ID = 0..{job.queue - 1} (HTCondor's $(Process))")
     if resumable:
-        directive("--requeue", "the job may be preempted and requeued; it must resume from its checkpoint")
-    if request.checkpoints:
-        directive(f"--signal=B:USR1@{SIGNAL_LEAD_SECONDS}",
-                  f"checkpoint trigger: USR1 to this script {SIGNAL_LEAD_SECONDS} s before the time limit")
+        directive("--requeue", "the job may be preempted and requeued; it resumes from its checkpoint")
+        directive(f"--signal=B:TERM@{SIGNAL_LEAD_SECONDS}",
+                  f"SIGTERM to this script {SIGNAL_LEAD_SECONDS} s before the time limit: the program saves "
+                  "its checkpoint and the job requeues itself")
     out.append("")
     out.append("set -u")
     if array:
         out.append('export ADVISOR_JOB_INDEX="${SLURM_ARRAY_TASK_ID:-0}"')
         if job.items_per_job > 1:
             out.append(f"export ADVISOR_ITEMS_PER_JOB={job.items_per_job}")
+        local = [job.executable] + ([WRAPPER_NAME] if request.checkpoints else []) + [
+            f.path for f in job.inputs if "://" not in f.path]
+        out += ["# Each task in its own folder: its own checkpoints/ and output/, the job's files linked in.",
+                'task_dir="${SLURM_SUBMIT_DIR:-$PWD}/task_${ADVISOR_JOB_INDEX}"',
+                'mkdir -p "$task_dir" && cd "$task_dir"',
+                f"for f in {' '.join(_word(p) for p in local)}; do",
+                '    [ -e "../$f" ] && ln -sf "../$f" .',
+                "done"]
     if job.container_image:
         out.append(f"# container image in the HTCondor file: {comment(job.container_image)}")
-        out.append("# (run the program inside it with your site's tool, e.g. apptainer exec IMAGE ...)")
+        out.append("# (run the program inside it with your site's tool, e.g. apptainer exec IMAGE ./run.sh)")
     for f in job.inputs:
         out.append(f"# input: {comment(f.path)} ({f.size_gb:g} GB): stage it where the job can read it")
 
-    program = shell_quote(program_path(job.executable))
+    program = shell_quote(program_path(WRAPPER_NAME if request.checkpoints else job.executable))
     args = shell_words(job.arguments, "arguments")
     command = f"{program} {args}".rstrip()
-    if not request.checkpoints:
-        out.append(f"srun {command}")
+    if not resumable:
+        out.append(f"exec srun {command}")
         return "\n".join(out) + "\n"
-
-    interval = timeout_duration(request.checkpoint_interval_minutes or 0)
-    files = comment(", ".join(job.checkpoint_files))
     out.extend([
-        f"# Checkpointing: the program runs for at most {interval} at a time; it must write its",
-        f"# checkpoint ({files}) regularly or on SIGTERM. When the interval ends (timeout exits",
-        f"# {TIMEOUT_EXIT_CODE}) or Slurm signals USR1 before the time limit, the job requeues itself and",
-        "# the next run resumes from the checkpoint.",
+        "# The program runs in the background so that this script can pass Slurm's SIGTERM on to it",
+        "# (bash does not forward signals to a foreground child); it saves its checkpoint in checkpoints/.",
         'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then',
         '    self="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
         "else",
         '    self="${SLURM_JOB_ID:-}"',
         "fi",
-        "requeue() {",
+        "stopping=0",
+        f"{command} &",
+        "child=$!",
+        'trap \'stopping=1; kill -TERM "$child" 2>/dev/null\' TERM',
+        "status=0",
+        'wait "$child" || status=$?',
+        'while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done',
+        f'if [ "$status" -eq {CHECKPOINT_EXIT_CODE} ] || [ "$status" -eq {EVICTED_EXIT_CODE} ] || [ "$stopping" -eq 1 ]; then',
         '    echo "advisor: requeueing $self to resume from the checkpoint" >&2',
         '    scontrol requeue "$self"',
         "    exit 0",
-        "}",
-        'trap \'kill -TERM "$child" 2>/dev/null; wait "$child"; requeue\' USR1',
-        f"timeout --kill-after={CHECKPOINT_GRACE_SECONDS}s {interval} srun {command} &",
-        "child=$!",
-        'wait "$child"',
-        "status=$?",
-        f'if [ "$status" -eq {TIMEOUT_EXIT_CODE} ]; then',
-        "    requeue",
         "fi",
         'exit "$status"',
     ])

@@ -23,8 +23,10 @@ import math
 from advisor.emit.common import (
     CHECKPOINT_EXIT_CODE,
     CHECKPOINT_GRACE_SECONDS,
+    CHECKPOINT_INTERVAL_ENV,
     EVICTED_EXIT_CODE,
     EVICTION_GRACE_SECONDS,
+    OUTPUT_DIR,
     check_job,
     check_request,
     program_path,
@@ -46,7 +48,10 @@ def render_checkpoint_wrapper(request: Request, job: JobSpec) -> str:
     interval = timeout_duration(request.checkpoint_interval_minutes)
     seconds = max(1, int(math.ceil(request.checkpoint_interval_minutes * 60)))
     program = shell_quote(program_path(job.executable))
-    dirs = " ".join(shell_quote(d) for d in dict.fromkeys((*job.checkpoint_files, "output")))
+    # Directories (names without a suffix) are created here; a checkpoint *file* must be written by
+    # the program before the first interval ends (an empty one would not load).
+    dirs = " ".join(shell_quote(d) for d in dict.fromkeys(
+        (*(f for f in job.checkpoint_files if "." not in f.rsplit("/", 1)[-1]), OUTPUT_DIR)))
     files = comment(", ".join(job.checkpoint_files))
     name, executable = comment(job.name), comment(job.executable)
     return f"""#!/bin/bash
@@ -61,14 +66,18 @@ def render_checkpoint_wrapper(request: Request, job: JobSpec) -> str:
 # 0 when the work is done, anything else a real failure.
 # Source: CHTC checkpointing.md; docs/DOMAIN.md "What HTCondor actually does".
 set -u
-interval_s={seconds}     # {interval}
+interval_s=${{{CHECKPOINT_INTERVAL_ENV}:-{seconds}}}     # {interval}; advisor trial --checkpoint-every sets {CHECKPOINT_INTERVAL_ENV}
 stop_grace_s={CHECKPOINT_GRACE_SECONDS}
 evict_grace_s={EVICTION_GRACE_SECONDS}   # HTCondor sends SIGKILL 600 s after SIGTERM
 # A path in transfer_checkpoint_files missing at the first exit {CHECKPOINT_EXIT_CODE} holds the job (code 36).
 mkdir -p {dirs}
 
+# Job control: the program runs in its own process group, so that the stragglers it leaves (a
+# shell's children, loader workers) can be cleaned up at the end; SIGTERM goes to the program only.
+set -m
 {program} "$@" &
 child=$!
+set +m
 why=
 stopped_at=0
 grace=0
@@ -87,13 +96,14 @@ while kill -0 "$child" 2>/dev/null; do
         stop interval "$stop_grace_s"
     fi
     if [ -n "$why" ] && [ $((SECONDS - stopped_at)) -ge "$grace" ]; then
-        kill -KILL "$child" 2>/dev/null || true
+        kill -KILL -- -"$child" 2>/dev/null || kill -KILL "$child" 2>/dev/null || true
     fi
     sleep 1 &
     wait $! 2>/dev/null   # returns at once when a trapped signal arrives
 done
 wait "$child"
 status=$?
+kill -KILL -- -"$child" 2>/dev/null   # what the program left running
 case "$why" in
     interval)
         echo "advisor wrapper: checkpoint interval {interval} reached; exiting {CHECKPOINT_EXIT_CODE} to checkpoint" >&2

@@ -19,24 +19,34 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from advisor.logs.parse import ASSIGNED_GPUS, GPUS_MEMORY_USAGE, SLOT_KEYS, TABLE_ROWS
+from advisor.logs.records import (
+    ABORTED,
+    EVICTED,
+    EXECUTE,
+    FILE_TRANSFER,
+    HELD,
+    IMAGE_SIZE,
+    SHADOW_EXCEPTION,
+    TERMINATED,
+)
+
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 MAX_WORKERS = 8
 
 # Fields the analysis reads, per event type (advisor.logs.parse._apply and _take_table).
-_TABLE = ("RequestCpus", "Cpus", "CpusUsage", "RequestMemory", "Memory", "MemoryUsage",
-          "RequestDisk", "Disk", "DiskUsage", "RequestGpus", "Gpus", "GpusUsage",
-          "GpusMemoryUsage", "AssignedGpus")
+_TABLE = tuple(name for row in TABLE_ROWS for name in row[:3]) + (GPUS_MEMORY_USAGE, ASSIGNED_GPUS)
 FIELDS: dict[int, tuple[str, ...]] = {
-    6: ("MemoryUsage", "ResidentSetSize"),
-    1: ("ExecuteHost", "SlotName"),
-    5: ("TerminatedNormally", "ReturnValue", "TerminatedBySignal") + _TABLE,
-    4: ("Checkpointed", "TerminatedAndRequeued") + _TABLE,
-    12: ("HoldReasonCode", "HoldReasonSubCode", "HoldReason"),
-    9: ("Reason",),
-    7: ("Message",),
-    40: ("Type",),
+    IMAGE_SIZE: ("MemoryUsage", "ResidentSetSize"),
+    EXECUTE: ("ExecuteHost", "SlotName"),
+    TERMINATED: ("TerminatedNormally", "ReturnValue", "TerminatedBySignal") + _TABLE,
+    EVICTED: ("Checkpointed", "TerminatedAndRequeued") + _TABLE,
+    HELD: ("HoldReasonCode", "HoldReasonSubCode", "HoldReason"),
+    ABORTED: ("Reason",),
+    SHADOW_EXCEPTION: ("Message",),
+    FILE_TRANSFER: ("Type",),
 }
-_SLOT = ("Cpus", "Memory", "Disk", "GPUs")
+_SLOT = SLOT_KEYS
 
 
 def choose_workers(size: int, requested: int | None) -> int:
@@ -80,14 +90,14 @@ def _plain(value: Any) -> Any:
 
 def _extract(etype: int, ev: Any, desc: str) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    if etype == 40 and desc:  # the transfer type is in the description
+    if etype == FILE_TRANSFER and desc:  # the transfer type is in the description
         return data
     for key in FIELDS.get(etype, ()):
         try:
             data[key] = _plain(ev[key])
         except KeyError:
             pass
-    if etype == 1:
+    if etype == EXECUTE:
         try:
             props = ev["ExecuteProps"]
         except KeyError:

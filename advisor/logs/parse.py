@@ -15,6 +15,11 @@ What the bindings give back (checked on the logs in ../shared/data/htcondor-logs
 * Dates without a year (old logs) get the current year from the parser: only differences are
   used, and a year is added when such a log wraps past 31 December.
 
+Every event goes through one loop (`_consume`) and one update per event type (`_apply`),
+whether this process reads the file (`_event_stream`: the type and job id come from the event's
+text, each parsed once) or worker processes do (`advisor.logs.parallel`). The names of the
+ClassAd attributes read are constants below (the event numbers are in `advisor.logs.records`).
+
 The bindings stop silently at a truncated or garbled event; the offset they reached is compared
 with the file size so that such a log is reported as an error, with what came before it kept.
 """
@@ -26,7 +31,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from advisor.logs.eventtext import (
     INPUT_FINISHED,
@@ -42,7 +47,6 @@ from advisor.logs.eventtext import (
     header,
     locate_event,
     reader_offset,
-    seconds_of,
 )
 from advisor.logs.holdcodes import hold_category, reason_name
 from advisor.logs.records import (  # noqa: F401  (re-exported: the record types live there)
@@ -105,14 +109,25 @@ def _peak(res: Resource, value: Any) -> None:
         res.used = v
 
 
-_TABLE_KEYS = (("RequestCpus", "Cpus", "CpusUsage", False),
-               ("RequestMemory", "Memory", "MemoryUsage", True),
-               ("RequestDisk", "Disk", "DiskUsage", True),
-               ("RequestGpus", "Gpus", "GpusUsage", False))
+class TableRow(NamedTuple):
+    """One row of the terminate event's resources table, as the bindings name its cells."""
+
+    request: str
+    allocated: str
+    usage: str
+    usage_is_peak: bool  # memory and disk: the peak; CPUs and GPUs: the lifetime average
 
 
-_TABLE_NAMES = frozenset([k for row in _TABLE_KEYS for k in row[:3]]
-                         + ["GpusMemoryUsage", "AssignedGpus"])
+TABLE_ROWS = (TableRow("RequestCpus", "Cpus", "CpusUsage", False),
+              TableRow("RequestMemory", "Memory", "MemoryUsage", True),
+              TableRow("RequestDisk", "Disk", "DiskUsage", True),
+              TableRow("RequestGpus", "Gpus", "GpusUsage", False))
+GPUS_MEMORY_USAGE = "GpusMemoryUsage"  # MB, the peak
+ASSIGNED_GPUS = "AssignedGpus"
+TABLE_NAMES = frozenset([name for row in TABLE_ROWS for name in row[:3]]
+                        + [GPUS_MEMORY_USAGE, ASSIGNED_GPUS])
+# The slot's resources in a current-version execute event's ExecuteProps (names ignore case)
+SLOT_KEYS = ("Cpus", "Memory", "Disk", "GPUs")
 
 
 def _value(ev: Any, key: str) -> Any:
@@ -135,7 +150,7 @@ def _float_at(ev: Any, key: str) -> float | None:
 def _take_table(job: JobRecord, ev: Any) -> None:
     """The `Partitionable Resources` table of a 005 (or 004, where the reader keeps it)."""
     for res, (req_key, alloc_key, used_key, peak) in zip(
-            (job.cpus, job.memory_mb, job.disk_kb, job.gpus), _TABLE_KEYS, strict=True):
+            (job.cpus, job.memory_mb, job.disk_kb, job.gpus), TABLE_ROWS, strict=True):
         req = _float_at(ev, req_key)
         if req is not None:
             res.requested = req
@@ -145,10 +160,10 @@ def _take_table(job: JobRecord, ev: Any) -> None:
         v = _float_at(ev, used_key)
         if v is not None and (not peak or res.used is None or v > res.used):
             res.used = v
-    gm = _value(ev, "GpusMemoryUsage")
+    gm = _value(ev, GPUS_MEMORY_USAGE)
     if gm is not None:
         _peak(job.gpus_memory_mb, gm)
-    assigned = _value(ev, "AssignedGpus")
+    assigned = _value(ev, ASSIGNED_GPUS)
     if assigned:
         job.assigned_gpus = str(assigned)
 
@@ -157,8 +172,7 @@ def _take_slot(job: JobRecord, props: Any) -> None:
     """Allocated values from the slot ad of a current-version 001 event."""
     if props is None:
         return
-    for res, key in ((job.cpus, "Cpus"), (job.memory_mb, "Memory"), (job.disk_kb, "Disk"),
-                     (job.gpus, "GPUs")):
+    for res, key in zip((job.cpus, job.memory_mb, job.disk_kb, job.gpus), SLOT_KEYS, strict=True):
         try:
             v = _num(props[key])  # ClassAd names ignore case
         except (KeyError, TypeError):
@@ -405,7 +419,7 @@ def _apply(job: JobRecord, etype: int, ev: Any, t: float, desc: str = "") -> Non
             job.preemptions += 1
             job._evicted_at = t
         # The reader usually keeps no table for a 004: skip a dozen failing look-ups.
-        if not _TABLE_NAMES.isdisjoint(ev):
+        if not TABLE_NAMES.isdisjoint(ev):
             _take_table(job, ev)
     elif etype == SUBMIT:
         if job.submitted_s is None:

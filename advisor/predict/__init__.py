@@ -144,9 +144,14 @@ def predict_gpu(profile: ProfileView | Mapping[str, Any], gpu: GpuSpec, *,
         reasons.append(f"needs {mem.total_gb:.1f} GB, {capacity:g} GB usable")
     if input_s >= compute_s and input_s > 0:
         bound = "input"
+        advice = inp.advice(compute_s)
+        if advice is None:
+            fed = (f"{inp.cpus_to_feed(compute_s)} CPUs (workers + main) would keep it fed")
+        else:
+            fed = (f"the script can use {inp.usable_cpus} CPUs as written; to keep it fed, "
+                   f"{advice}")
         reasons.append(f"input-bound: the loader gives a step's data every {input_s * 1e3:.3g} ms vs "
-                       f"{compute_s * 1e3:.3g} ms of GPU work; {inp.cpus_to_feed(compute_s)} CPUs "
-                       f"(workers + main) would keep it fed")
+                       f"{compute_s * 1e3:.3g} ms of GPU work; {fed}")
     else:
         bound = rf.bound
     if not fits:
@@ -210,6 +215,9 @@ def predict_fit(profile: ProfileView | Mapping[str, Any], pool: Pool,
     rows.sort(key=lambda r: (r.predicted_step_time_s, r.gpu))
 
     assumptions = [cal.note, *view.defaults_used, *work.notes]
+    if view.disturbed:
+        assumptions.insert(0, f"the profile was measured on a busy machine ({view.disturbed}): "
+                              "its measured times are uncertain; profile again on a quiet one")
     gates_ref = check(view, ref)
     if gates_ref.assumed_build:
         assumptions.append(gates_ref.assumed_build)

@@ -58,6 +58,8 @@ class ProfileView:
     arch_list: tuple[str, ...] = ()
     script: str | None = None
     defaults_used: tuple[str, ...] = field(default_factory=tuple)
+    input_cpu_s: float | None = None       # measured loader CPU-seconds per step (input_pipeline)
+    disturbed: str | None = None           # why the measurement was disturbed (contention)
 
     @property
     def measured_on_gpu(self) -> bool:
@@ -172,6 +174,11 @@ def _parse(d: Mapping[str, Any], source: str | None) -> ProfileView:
         arch_list=tuple(env.get("arch_list") or ()),
         script=d.get("script"),
         defaults_used=tuple(defaults),
+        input_cpu_s=_num(d.get("input_pipeline"), "cpu_s_per_step", -1.0)
+        if _num(d.get("input_pipeline"), "cpu_s_per_step", -1.0) >= 0 else None,
+        disturbed=(str((d.get("contention") or {}).get("reason") or "the machine was busy")
+                   if isinstance(d.get("contention"), Mapping)
+                   and d["contention"].get("disturbed") else None),
     )
 
 

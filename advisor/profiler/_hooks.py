@@ -36,7 +36,7 @@ import torch.optim.optimizer as optim_mod
 import torch.utils.data.dataloader as dl_mod
 from torch.utils._pytree import tree_leaves
 
-from advisor.profiler import _facts, _loop, _procstat
+from advisor.profiler import _facts, _loop, _procstat, _results
 from advisor.profiler.counting import StepCounter, dtype_name, scale_summary
 
 
@@ -179,6 +179,7 @@ class Recorder:
             length = None
         sampler_bs = getattr(it._index_sampler, "batch_size", None)
         shape = list(first.shape) if first is not None and first.dim() else None
+        size: int | None
         if isinstance(sampler_bs, int) and sampler_bs > 0:
             size, source = sampler_bs, "DataLoader batch_size"
         else:
@@ -486,55 +487,6 @@ class Recorder:
 
 
     # -- results ------------------------------------------------------------------------------
-    def _loop_facts(self) -> dict[str, Any]:
-        """What the profile says beyond the step times: the loop, the batch, the input pipeline,
-        the machine's load (`extra`, merged into the profile), and the host memory."""
-        loader = max(self.loaders.values(), key=lambda d: d.get("fetches", 0)) \
-            if self.loaders else None
-        batch = _loop.decide_batch(loader, self.module_input, self.seq_first)
-        loop: dict[str, Any] = {"style": self.style}
-        if self.style == "closure" and self.closure_per_step:
-            calls = sorted(self.closure_per_step)
-            loop["closure_calls_per_step"] = calls[len(calls) // 2]
-        extra: dict[str, Any] = {"training_loop": loop}
-        if batch is not None:
-            extra["batch_layout"] = {"dim": batch["dim"], "shape": batch.get("shape"),
-                                     "source": batch.get("source")}
-        out: dict[str, Any] = {"extra": extra, "batch": batch}
-        readings, times = self.readings, self.reading_times
-        steps = len(readings) - 1
-        if steps >= 1 and readings[0].main_cpu_s is not None:
-            workers = loader["num_workers"] if loader else 0
-            w_cpu = [(b.workers_cpu_s or 0.0) - (a.workers_cpu_s or 0.0)
-                     for a, b in zip(readings, readings[1:])]
-            main_load = self.load_cpu[:steps]
-            per_step = sorted(w + m for w, m in zip(w_cpu, main_load))
-            if loader is not None:
-                extra["input_pipeline"] = {
-                    "cpu_s_per_step": per_step[len(per_step) // 2] if per_step else 0.0,
-                    "worker_cpu_s_per_step": sum(w_cpu) / steps,
-                    "main_cpu_s_per_step": (sum(main_load) / len(main_load)
-                                            if main_load else 0.0),
-                    "num_workers": workers,
-                    "method": "CPU time of the DataLoader worker processes (/proc) + the main "
-                              "thread's CPU time in DataLoader.__next__, per measured step"}
-            wall = times[-1] - times[0]
-            wanted = min(len(self.cpus), torch.get_num_threads() + workers)
-            contention = _procstat.classify(readings[0], readings[-1], wall, len(self.cpus),
-                                            float(wanted))
-            main_cpu = (readings[-1].main_cpu_s or 0.0) - (readings[0].main_cpu_s or 0.0)
-            contention["process_cpu_s_per_step"] = main_cpu / steps
-            if contention["disturbed"]:
-                step_cpu = main_cpu / steps / max(wanted, 1)
-                contention["step_time_cpu_based_s"] = step_cpu
-            extra["contention"] = contention
-        if self.pss_peak is not None:
-            out["host_bytes"] = self.pss_peak
-            out["host_method"] = ("peak of Σ PSS (proportional set size) of the main process "
-                                  "and its DataLoader workers, or the main process's peak RSS "
-                                  "if larger")
-        return out
-
     def snapshot(self, light: bool = False) -> dict[str, Any]:
         batch_size = None
         data: dict[str, Any] = {
@@ -555,7 +507,7 @@ class Recorder:
             "backwards_seen": self.backwards,
         }
         try:
-            facts = self._loop_facts()
+            facts = _results.loop_facts(self)
             data["extra"] = facts["extra"]
             batch = facts["batch"]
             if batch is not None:

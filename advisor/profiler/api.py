@@ -206,6 +206,11 @@ def profile_script(script: str | Path, args: list[str] | tuple[str, ...] = (), *
     data = data_source(res.get("data_seen"), stored_args, str(cwd_path))
     profile = build_torch_profile(res, script=str(script), args=stored_args, warmup=warmup,
                                   host_peak_rss=outcome.peak_rss_bytes, data=data)
+    contention = (res.get("extra") or {}).get("contention") or {}
+    if contention.get("disturbed"):
+        warnings.append(f"the measurement was disturbed: {contention.get('reason')}. Step times "
+                        "are inflated; the loader's figures are CPU time (less affected). "
+                        "Profile again on a quiet machine for reliable step times.")
     if res.get("checkpoint_error"):
         warnings.append(f"checkpoint size unknown: {res['checkpoint_error']}")
     profile["wall_s"] = round(outcome.wall_s, 3)

@@ -127,7 +127,7 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_stale_run_dirs(base: str | Path | None = None) -> list[Path]:
     """Remove run directories left by advisors that died (their pid is gone)."""
-    removed = []
+    removed: list[Path] = []
     root = Path(base or tempfile.gettempdir())
     try:
         entries = list(root.glob(RUN_DIR_PREFIX + "*"))

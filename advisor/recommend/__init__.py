@@ -174,6 +174,11 @@ def recommend(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     ]
     if workload.notes:
         assumed.append(workload.notes)
+    contention = (workload.profile_data or {}).get("contention") or {}
+    if contention.get("disturbed"):  # never let a disturbed profile advise silently
+        assumed.insert(0, "the profile was measured on a busy machine ("
+                       f"{contention.get('reason') or 'other processes competed for its CPUs'}): "
+                       "its step and loading times are uncertain; profile again on a quiet one")
     assumed.extend(pool.assumptions)
     empty = Recommendation(workload.name, pool.name, a.verdict, a.reasons, None, None, {}, [],
                            objective, assumed, {}, a)

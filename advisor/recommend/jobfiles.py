@@ -59,6 +59,10 @@ class DataPlan:
                 "notes": self.notes, "gpu_hours": round(self.gpu_hours, 1)}
 
 
+def _gb(x: float) -> str:
+    return f"{x:,.0f} GB" if x >= 100 else f"{x:.3g} GB"
+
+
 def _area(rule: DataRule | None) -> str:
     if rule is None or rule.method == "transfer_input_files":
         return "home"
@@ -88,7 +92,7 @@ def _fits(pool: Pool, area: str, total_gb: float, files: int) -> str | None:
     gb, count, source = _quota(pool, area)
     where = f"/{area}"
     if gb is not None and total_gb > gb:
-        return f"{total_gb:,.4g} GB exceeds {where}'s {gb:g} GB quota ({source})"
+        return f"{_gb(total_gb)} exceeds {where}'s {gb:g} GB quota ({source})"
     if count is not None and files > count:
         return f"{files:,} files exceed {where}'s {count:g}-file quota ({source})"
     return None
@@ -164,7 +168,7 @@ def plan_outputs(workload: Workload, pool: Pool, items: int, jobs: int, plan: Da
     staging = _staging_rule(pool)
     over = _fits(pool, "staging", total, jobs) if staging is not None else "the pool has no staging area"
     if over:
-        plan.facilitator.append(f"output: {total:,.4g} GB from {jobs:,} jobs; {over}: talk to a "
+        plan.facilitator.append(f"output: {_gb(total)} from {jobs:,} jobs; {over}: talk to a "
                                 "facilitator about where the results can go")
         plan.outputs["area"] = "facilitator"
         return None
@@ -206,7 +210,7 @@ def plan_job(workload: Workload, pool: Pool, request: Request, sizing: Sizing, i
             why[key] = "TALK TO A FACILITATOR: " + "; ".join(said)
     if remap:
         extra["output_remap"] = remap
-        extra["output_remap_note"] = (f"{plan.outputs['total_gb']:,.4g} GB of output in all: too much for "
+        extra["output_remap_note"] = (f"{_gb(plan.outputs['total_gb'])} of output in all: too much for "
                                       "/home, so each job's output goes to the staging area")
     if sweep:
         extra["queue_from"] = {"file": TRIALS_FILE, "vars": ("trial_id", "trial_args")}

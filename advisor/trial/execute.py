@@ -45,6 +45,7 @@ class StartResult:
     term_sent_at: float | None = None
     needed_kill: bool = False  # SIGKILL after the grace period
     detail: str = ""
+    evicted_by: str = ""       # "time" (--evict-after) or "file" (--evict-on-file)
 
     @property
     def runtime_s(self) -> float:
@@ -160,9 +161,10 @@ def _kill_group(pgid: int) -> None:
 
 def run_start(job: Job, sandbox: Path, env: dict[str, str], command: list[str], *,
               evict_after_s: float | None, grace_s: float, deadline: float,
-              disk_limit_kb: float) -> StartResult:
-    """Run the job once in `sandbox` until it exits, is evicted, goes over a request or the
-    trial's deadline (time.monotonic()) passes."""
+              disk_limit_kb: float, evict_on_file: Path | None = None) -> StartResult:
+    """Run the job once in `sandbox` until it exits, is evicted (`evict_after_s` seconds into
+    this start, or as soon as `evict_on_file` exists), goes over a request or the trial's
+    deadline (time.monotonic()) passes."""
     with (sandbox / STDOUT_NAME).open("ab") as out, (sandbox / STDERR_NAME).open("ab") as err:
         started = time.time()
         t0 = time.monotonic()
@@ -176,15 +178,16 @@ def run_start(job: Job, sandbox: Path, env: dict[str, str], command: list[str], 
     next_mem = next_disk = t0
     term_at: float | None = None
     term_wall: float | None = None
-    how, detail = "exited", ""
+    how, detail, evicted_by = "exited", "", ""
     while True:
         code = proc.poll()
         if code is not None:
             break
         now = time.monotonic()
-        if term_at is None and evict_after_s is not None and now - t0 >= evict_after_s:
+        by_time = evict_after_s is not None and now - t0 >= evict_after_s
+        if term_at is None and (by_time or (evict_on_file is not None and evict_on_file.exists())):
             term_at, term_wall = now, time.time()
-            how = "evicted"
+            how, evicted_by = "evicted", "time" if by_time else "file"
             try:
                 proc.send_signal(signal.SIGTERM)      # the top-level process only
             except ProcessLookupError:
@@ -192,8 +195,10 @@ def run_start(job: Job, sandbox: Path, env: dict[str, str], command: list[str], 
         if term_at is not None and now - term_at >= grace_s:
             _kill_group(proc.pid)
             proc.wait()
-            return _ended(proc, "evicted", started, peak_mem, peak_disk, term_wall, True,
-                          f"did not exit within the {grace_s:g} s grace period: SIGKILL")
+            result = _ended(proc, "evicted", started, peak_mem, peak_disk, term_wall, True,
+                            f"did not exit within the {grace_s:g} s grace period: SIGKILL")
+            result.evicted_by = evicted_by
+            return result
         if now >= next_mem:
             next_mem = now + MEMORY_EVERY_S
             mem = family_memory_mb(proc.pid)
@@ -215,7 +220,9 @@ def run_start(job: Job, sandbox: Path, env: dict[str, str], command: list[str], 
     _kill_group(proc.pid)   # the starter kills what the job left behind, and a job over a limit
     proc.wait()
     peak_disk = max(peak_disk, tree_bytes(sandbox) / 1024.0)
-    return _ended(proc, how, started, peak_mem, peak_disk, term_wall, False, detail)
+    result = _ended(proc, how, started, peak_mem, peak_disk, term_wall, False, detail)
+    result.evicted_by = evicted_by
+    return result
 
 
 def _ended(proc: subprocess.Popen, how: str, started: float, peak_mem: float, peak_disk: float,

@@ -100,7 +100,7 @@ def _queue_items(sf: SubmitFile, base: Path) -> tuple[int, list[dict[str, str]],
                          source=sf.path)
     words = args.split(None, 1)
     count_text, rest = "1", args
-    if words and not words[0].lower() in ("in", "from", "matching") and (
+    if words and words[0].lower() not in ("in", "from", "matching") and (
             words[0].isdigit() or words[0].startswith("$(")):
         count_text, rest = words[0], (words[1] if len(words) > 1 else "")
     if count_text.startswith("$("):

@@ -18,15 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advisor.emit.common import CHECKPOINT_INTERVAL_ENV
 from advisor.errors import InputError
 from advisor.trial import sandbox as sb
-from advisor.trial.execute import StartResult, command_for, find_apptainer, job_environment, run_start
+from advisor.trial.execute import (
+    StartResult,
+    command_for,
+    find_apptainer,
+    job_environment,
+    run_start,
+)
 from advisor.trial.job import DEFAULT_DISK_MIN_KB, Job, read_job
 from advisor.trial.syntax import is_url
 
-# `--checkpoint-every S` exports this (seconds) to the job: the checkpoint wrapper that
-# `advisor recommend` writes uses it, when set, instead of its interval of hours.
-CHECKPOINT_INTERVAL_ENV = "ADVISOR_CHECKPOINT_INTERVAL_S"
 CHECKPOINT_RESTART_GAP_S = 0.5   # HTCondor: 0-7 s (DOMAIN.md)
 EVICTION_RESTART_GAP_S = 1.0     # HTCondor: 11-430 s, typically 30-110 s (DOMAIN.md)
 OUTPUT_MARKER = ".advisor-trial"
@@ -37,7 +41,8 @@ class TrialOptions:
     submit_file: str
     job: int = 0
     evict_after_s: list[float] = field(default_factory=list)
-    checkpoint_every_s: float | None = None
+    evict_on_file: list[str] = field(default_factory=list)   # sandbox paths
+    checkpoint_every_s: int | None = None    # exported as CHECKPOINT_INTERVAL_ENV (whole seconds)
     grace_s: float = 600.0
     keep: bool = False
     output_dir: str | None = None
@@ -175,7 +180,7 @@ def run_trial(options: TrialOptions) -> Trial:
     apptainer = _container(job, trial)
     extra: dict[str, str] = {}
     if options.checkpoint_every_s is not None:
-        extra[CHECKPOINT_INTERVAL_ENV] = f"{options.checkpoint_every_s:g}"
+        extra[CHECKPOINT_INTERVAL_ENV] = str(int(options.checkpoint_every_s))
         if not _reads_interval(job):
             trial.notes.append(f"--checkpoint-every: {job.executable.name} does not read "
                                f"{CHECKPOINT_INTERVAL_ENV}, so the job kept its own checkpoint "
@@ -190,6 +195,7 @@ def run_trial(options: TrialOptions) -> Trial:
     spool_root = sb.new_folder(sb.SPOOL_PREFIX)
     ckpt_spool, evict_spool = spool_root / "checkpoint", spool_root / "evict"
     evictions = sorted(options.evict_after_s)
+    file_evictions = list(options.evict_on_file)
     deadline = time.monotonic() + options.timeout_s
     sandbox: Path | None = None
     before: dict[str, float] = {}
@@ -212,7 +218,8 @@ def run_trial(options: TrialOptions) -> Trial:
             evict_in = evictions[0] - trial.run_time_s if evictions else None
             result = run_start(job, sandbox, env, command, evict_after_s=evict_in,
                                grace_s=options.grace_s, deadline=deadline,
-                               disk_limit_kb=trial.request_disk_kb)
+                               disk_limit_kb=trial.request_disk_kb,
+                               evict_on_file=sandbox / file_evictions[0] if file_evictions else None)
             trial.run_time_s += result.runtime_s
             trial.peak_memory_mb = max(trial.peak_memory_mb, result.peak_memory_mb)
             trial.peak_disk_kb = max(trial.peak_disk_kb, result.peak_disk_kb)
@@ -231,7 +238,7 @@ def run_trial(options: TrialOptions) -> Trial:
                       f"execute point stopped it. Raise the request (or use less {what}).")
                 break
             if result.how == "evicted":
-                evictions.pop(0)
+                (evictions if result.evicted_by == "time" else file_evictions).pop(0)
                 survivor_clock, last_spool_wall = _evicted(
                     job, trial, sandbox, before, result, evict_spool, survivor_clock,
                     last_spool_wall)
@@ -312,6 +319,7 @@ def _evicted(job: Job, trial: Trial, sandbox: Path, before: dict[str, float], re
     survivor_clock, last_spool_wall = trial.run_time_s, max(last_spool_wall, result.ended_at)
     record = {
         "at_run_time_s": round(trial.run_time_s, 2),
+        "injected": "--evict-after" if result.evicted_by == "time" else "--evict-on-file",
         "ended_by": "SIGKILL after the grace period" if result.needed_kill else "SIGTERM",
         "exit_code": result.exit_code, "exit_signal": result.exit_signal,
         "kept_at_eviction": kept,
@@ -334,6 +342,13 @@ def _ended(job: Job, trial: Trial, sandbox: Path, before: dict[str, float], resu
     if transfers:
         _prepare(out_dir)
         _copy_back(job, sandbox, entries, out_dir, trial)
+    sent = {r["entry"].rstrip("/") for r in trial.outputs} | {
+        Path(r["entry"].rstrip("/")).name for r in trial.outputs}
+    for name, dest in job.remaps.items():
+        if name not in sent:
+            trial.notes.append(f"transfer_output_remaps sends {name} to {dest}, but no "
+                               "transfer_output_files entry has that name; remaps apply to the "
+                               "names listed there.")
     absent = sb.missing(sandbox, job.outputs or []) if transfers else []
     if code != 0:
         trial.stderr_tail = sb.tail(sandbox / sb.STDERR_NAME)
