@@ -115,7 +115,7 @@ def parse_distribution(spec: Any, field: str, *, allow_none: bool = False) -> Di
         raise ConfigError(field, spec, "must be a distribution mapping.",
                           f"write e.g. {{dist: exponential, mean: 6.0}}{hint}.")
     kind = spec.get("dist")
-    if kind not in _PARAMS:
+    if not isinstance(kind, str) or kind not in _PARAMS:
         raise ConfigError(f"{field}.dist", kind, f"is not a known distribution ({', '.join(KINDS)}).",
                           "pick one of the named distributions.",
                           suggestions=nearest(str(kind), KINDS))

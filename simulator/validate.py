@@ -71,6 +71,9 @@ def mapping(value: Any, field: str, example: str) -> Mapping[str, Any]:
 def known_keys(m: Mapping[Any, Any], allowed: Iterable[str], where: str = "") -> None:
     """Refuse the first key of `m` not in `allowed`, suggesting the nearest valid ones."""
     names = tuple(allowed)
+    if not isinstance(m, Mapping):
+        raise ConfigError(where or "document", m, "must be a mapping.",
+                          f"write it as a mapping with the keys: {', '.join(names)}.")
     for key in m:
         if key not in names:
             raise ConfigError(join(where, str(key)), m[key], "is not a known key.",

@@ -44,7 +44,7 @@ STOP_TIMEOUT_S = 10.0
 # may have fewer cores, so `config_overrides` makes Slurm take the declared node as it is) and
 # FAKE_GPUS count-only GPUs (a GRES without device files: `--gres=gpu:1` is accepted and
 # scheduled; the job sees no GPU and the program runs on the CPU).
-MIN_CPUS = 4
+MIN_CPUS = 8
 FAKE_GPUS = 1
 CONFIG = """\
 ClusterName=advisortest

@@ -108,9 +108,10 @@ def test_bad_options_exit_2(capsys):
 def test_input_bound_profile_caps_cpus_at_what_the_slots_offer(tmp_path):
     """A profile whose loader would need 49 CPUs per GPU: the request is capped at what at least
     half of the usable slots offer, and candidates that match no slot are reported, not fatal."""
+    import json
+
     from advisor.workload import workload_from_profile
 
-    import json
     fixture = Path(__file__).parent / "fixtures" / "profiles" / "input_bound_cnn.json"
     data = json.loads(fixture.read_text())
     # CPUs to feed never exceed what the script can use (num_workers + 1): with 2 workers that

@@ -325,8 +325,10 @@ def test_run_sh_runs_exactly_the_profiled_command(tmp_path, field, value):
     write_job_files(rec, "chtc", out, "slurm")   # type: ignore[arg-type]
     run_sh = out / "run.sh"
     text = run_sh.read_text()
-    assert code_lines(text) == ["set -euo pipefail", code_lines(text)[1], code_lines(text)[2]]
-    assert code_lines(text)[1].startswith("tar -xzf ") and code_lines(text)[2].startswith("python3 ")
+    lines = code_lines(text)
+    assert lines[:3] == ["set -euo pipefail", "mkdir -p checkpoints output",
+                         "export ADVISOR_CHECKPOINT_DIR=checkpoints ADVISOR_OUTPUT_DIR=output"]
+    assert len(lines) == 5 and lines[3].startswith("tar -xzf ") and lines[4].startswith("exec python3 ")
     calls = run_script(out, run_sh, "python3", "tar")
     assert calls["tar"] == ["-xzf", Path(data_dir).name + ".tar.gz"]
     assert calls["python3"] == [Path(str(profile["script"])).name, *profile["args"]]

@@ -434,6 +434,12 @@ def _checkpoint_advice(pool: Pool) -> str:
     return f"checkpoint every {g.min_hours:g}-{g.max_hours:g} h ({pool.name}'s guidance)"
 
 
+def _run_limit_hours(ctx: Context, tier_hours: float) -> float:
+    """How long a run may last: the tier's limit, or `allowed_execute_duration` (seconds) when shorter."""
+    raw = (ctx.sub.value("allowed_execute_duration") or "").strip()
+    return min(tier_hours, int(raw) / 3600) if raw.isdigit() and int(raw) > 0 else tier_hours
+
+
 def _keeps_checkpoint(ctx: Context) -> bool:
     """The job's checkpoint survives an interruption without exit 85: ON_EXIT_OR_EVICT with a
     checkpoint directory in transfer_output_files (the program saves it on SIGTERM; docs/DOMAIN.md)."""
@@ -449,7 +455,8 @@ def checkpointing(ctx: Context) -> Iterator[Finding]:
     if ctx.req.gpus <= 0 or t is None:
         return
     where = ctx.tier_line
-    if not ctx.checkpoints and not _keeps_checkpoint(ctx) and t.max_hours > guidance:
+    limit = _run_limit_hours(ctx, t.max_hours)
+    if not ctx.checkpoints and not _keeps_checkpoint(ctx) and limit > guidance:
         long_job = t.max_hours > LONG_JOB_HOURS or ctx.preemptible
         why = (f"tier {t.name!r} lets a job run up to {t.max_hours:g} h but the file does not "
                "checkpoint (no checkpoint_exit_code): ")
@@ -462,7 +469,7 @@ def checkpointing(ctx: Context) -> Iterator[Finding]:
                  "(`advisor recommend` writes one).")
     a = ctx.sub.last("+is_resumable")
     if a is not None and ctx.req.is_resumable and not ctx.checkpoints and not _keeps_checkpoint(ctx) \
-            and t.max_hours > guidance:
+            and limit > guidance:
         yield _f("resumable-without-checkpoint", "warning", a.line, a.key,
                  f"+is_resumable lets the job run as backfill, where it may be interrupted at any time; "
                  f"without checkpointing, a job longer than about {guidance:g} h (tier {t.name!r} allows "

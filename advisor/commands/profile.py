@@ -33,6 +33,7 @@ from advisor.profiler import (
 )
 from advisor.profiler.runner import DEFAULT_DISK_LIMIT_GB, default_memory_limit_gb
 from advisor.profiler.scaling import parse_batch_sizes, sweep
+from advisor.tracking import add_mlflow_argument
 
 HELP = "run a training script unmodified and write its WorkloadProfile"
 
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="profile at each batch size and fit memory and time against it")
     parser.add_argument("--batch-arg", metavar="TEMPLATE", default="--batch-size {bs}",
                         help='the script argument that sets the batch size ("--batch-size {bs}")')
+    add_mlflow_argument(parser)
     _split_at_double_dash(parser)
 
 
@@ -189,6 +191,11 @@ def _check_command_line(command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
+    mlflow_uri = None
+    if args.mlflow is not None:
+        from advisor import tracking
+
+        mlflow_uri = tracking.check(args.mlflow)
     common = {"timeout_s": args.timeout, "memory_limit_gb": args.memory_limit_gb}
     limits = {"disk_limit_bytes": int(args.disk_limit_gb * 2**30)}
     try:
@@ -230,5 +237,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     except OSError as exc:
         raise output_error("-o", path, exc) from exc
     data = dict(profile, profile_path=str(path))
+    if mlflow_uri is not None:
+        data["mlflow"] = tracking.log_profile(mlflow_uri, profile, path)
     return CommandResult(data, lambda console: render_profile(profile, path, console),
                          warnings=warnings)

@@ -28,6 +28,7 @@ from advisor.commands.common import (
 from advisor.emit import TARGETS
 from advisor.output import CommandResult, check_output_dir, output_error, staged_directory
 from advisor.recommend import Recommendation, recommend, write_job_files
+from advisor.tracking import add_mlflow_argument
 from advisor.units import fmt_hours
 
 HELP = "choose the request, tier, backfill and checkpoint interval by simulation; write the submit file"
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="DIR", default=None,
                         help="write the submit file (and wrapper, run.sh) into DIR")
     add_recommend_arguments(parser)
+    add_mlflow_argument(parser)
 
 
 def _hours(x: float | None) -> str:
@@ -66,6 +68,11 @@ def write_set(rec: Recommendation, pool: str, output: str, target: str) -> list[
 def run(args: argparse.Namespace) -> CommandResult:
     if args.output:
         check_output_dir(args.output)   # before the simulation, not after it
+    mlflow_uri = None
+    if args.mlflow is not None:
+        from advisor import tracking
+
+        mlflow_uri = tracking.check(args.mlflow)
     workload, pool, catalog = load_target(args)
     with progress_bar("simulating candidates") as progress:
         rec = recommend(workload, args.pool, catalog=catalog, objective=args.objective,
@@ -74,6 +81,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.output and rec.request is not None:
         write_set(rec, args.pool, args.output, args.target)
     data = rec.to_dict()
+    if mlflow_uri is not None:
+        data["mlflow"] = tracking.log_recommendation(mlflow_uri, data, args, rec.files)
     exit_code = 0 if rec.request is not None else 1
 
     def render(console: Console) -> None:

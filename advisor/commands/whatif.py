@@ -37,6 +37,7 @@ from rich.table import Table
 from advisor.commands.common import add_run_arguments, check_run_arguments, progress_bar
 from advisor.errors import InputError
 from advisor.output import CommandResult
+from advisor.tracking import add_mlflow_argument
 from advisor.whatif import WhatIf, build_variants, compare
 from simulator.scenario import Scenario
 from simulator.shipped import resolve, shipped_scenario_names
@@ -61,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fractional", choices=("weight", "whole"), default="weight",
                         help="trace jobs sharing a GPU: weight = that fraction of a GPU "
                              "(GPU-seconds kept, default), whole = a GPU each")
+    add_mlflow_argument(parser)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -75,6 +77,11 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> CommandResult:
     _check(args)
+    mlflow_uri = None
+    if args.mlflow is not None:
+        from advisor import tracking
+
+        mlflow_uri = tracking.check(args.mlflow)
     scenario = Scenario.from_yaml(resolve("scenario", args.scenario))
     if args.pool:
         d = scenario.to_dict()
@@ -108,6 +115,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         result = compare(scenario, variants, args.replications, args.seed, workers=args.workers,
                          scheduler=args.scheduler, progress=progress)
     data = {**result.to_dict(), **data}
+    if mlflow_uri is not None:
+        data["mlflow"] = tracking.log_whatif(mlflow_uri, data, args)
 
     def render(console: Console) -> None:
         if trace_report is not None:

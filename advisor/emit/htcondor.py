@@ -9,6 +9,7 @@ the pool's data rules say for its size.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -121,6 +122,16 @@ def resumes(request: Request, job: JobSpec) -> bool:
     return request.checkpoints or bool(job.extra.get("resumes"))
 
 
+def execute_limit_hours(request: Request, job: JobSpec, tier_hours: float | None) -> float | None:
+    """`allowed_execute_duration` in hours for a job that does not checkpoint: twice its longest
+    predicted run, at least an hour, in whole hours; None when that is not below the tier's limit
+    (or nothing was predicted)."""
+    if request.checkpoints or not job.expected_runtime_hours or job.expected_runtime_hours <= 0:
+        return None
+    hours = float(max(1, math.ceil(2 * job.expected_runtime_hours)))
+    return hours if tier_hours is None or hours < tier_hours else None
+
+
 def submit_file_name(job: JobSpec) -> str:
     return f"{safe_name(job.name)}.sub"
 
@@ -200,6 +211,8 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
     elif "trial_args" in qvars:
         add("arguments", '"$(trial_args)"', "each trial's own parameters, from its line of the queue file")
     if job.container_image:
+        for step in job.extra.get("image_steps") or ():
+            lines.append(f"# make the image once: {comment(step)}")
         add("container_image", submit_value(job.container_image, "container_image"),
             str(job.extra.get("image_note") or "the software environment, with a pinned tag"))
     env = []
@@ -233,6 +246,12 @@ def render_htcondor(request: Request, job: JobSpec, pool: Pool) -> str:
         default = " (the pool's default)" if tier.default else ""
         add(submit_name(pool.tier_attribute, "pool.tier_attribute"), submit_string(tier.name, "tier name"),
             f"tier {tier.name}{default}: {limit} ({tier.source or pool.name})", alias="job_length")
+
+    duration = execute_limit_hours(request, job, tier.max_hours if tier else None)
+    if duration is not None:
+        add("allowed_execute_duration", int(duration * 3600),
+            f"{duration:g} h, at least twice the longest predicted run ({job.expected_runtime_hours:.2g} h): "
+            "a job still running then is held (code 47) instead of holding its GPU to the tier's limit")
 
     if request.is_resumable or request.checkpoints:
         blank("backfill")

@@ -17,6 +17,8 @@ import yaml
 from advisor.emit.common import (
     CHECKPOINT_EXIT_CODE,
     CHECKPOINT_GRACE_SECONDS,
+    EVICTION_GRACE_SECONDS,
+    OUTPUT_DIR,
     TIMEOUT_EXIT_CODE,
     check_job,
     check_request,
@@ -40,7 +42,13 @@ def manifest_file_name(job: JobSpec) -> str:
 
 
 def _image(job: JobSpec) -> str:
+    """The OCI image: the HTCondor file's image, or the registry image its `.sif` was built from
+    (`JobSpec.extra["oci_image"]`), so both targets run the same software."""
     image = job.container_image or IMAGE_PLACEHOLDER
+    source = job.extra.get("oci_image")
+    if isinstance(source, str) and source and (image.endswith(".sif") or "://" in image
+                                               and not image.startswith(("docker://", "oci://"))):
+        image = source
     for prefix in ("docker://", "oci://"):
         if image.startswith(prefix):
             image = image[len(prefix):]
@@ -92,7 +100,10 @@ def job_manifest(request: Request, job: JobSpec, pool: Pool) -> dict[str, Any]:
         "image": _image(job),
         "resources": {"requests": resources, "limits": limits},
     }
-    env = [{"name": "ADVISOR_ITEMS_PER_JOB", "value": str(job.items_per_job)}]
+    env = [{"name": "ADVISOR_ITEMS_PER_JOB", "value": str(job.items_per_job)},
+           {"name": "ADVISOR_OUTPUT_DIR", "value": OUTPUT_DIR}]
+    if request.checkpoints or job.extra.get("resumes"):
+        env.append({"name": "ADVISOR_CHECKPOINT_DIR", "value": CHECKPOINT_MOUNT})
     if request.checkpoints:
         interval = timeout_duration(request.checkpoint_interval_minutes or 0)
         script = (f"timeout --kill-after={CHECKPOINT_GRACE_SECONDS}s {interval} "
@@ -111,6 +122,8 @@ def job_manifest(request: Request, job: JobSpec, pool: Pool) -> dict[str, Any]:
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
+        # as on HTCondor: SIGTERM, then this long to save the checkpoint before SIGKILL
+        "terminationGracePeriodSeconds": EVICTION_GRACE_SECONDS,
     }
     if request.request_gpus > 0:
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]

@@ -89,6 +89,8 @@ def render_slurm(request: Request, job: JobSpec, pool: Pool) -> str:
                   f"{job.queue} jobs; $SLURM_ARRAY_TASK_ID = 0..{job.queue - 1} (HTCondor's $(Process))")
     if resumable:
         directive("--requeue", "the job may be preempted and requeued; it resumes from its checkpoint")
+        directive("--open-mode=append", "a requeued run adds to the .out/.err files (Slurm "
+                  "truncates them by default, losing the earlier runs' output)")
         directive(f"--signal=B:TERM@{SIGNAL_LEAD_SECONDS}",
                   f"SIGTERM to this script {SIGNAL_LEAD_SECONDS} s before the time limit: the program saves "
                   "its checkpoint and the job requeues itself")

@@ -33,30 +33,13 @@ from typing import Any
 
 import torch
 import torch.optim.optimizer as optim_mod
-import torch.utils.data.dataloader as dl_mod
-from torch.utils._pytree import tree_leaves
 
-from advisor.profiler import _facts, _loop, _procstat, _results
-from advisor.profiler.counting import StepCounter, dtype_name, scale_summary
+from advisor.profiler import _dataloader, _ddp, _facts, _loop, _precision, _procstat, _results
+from advisor.profiler.counting import StepCounter, scale_summary
 
 
 class StopProfiling(BaseException):
     """Raised from a step hook to stop the user's script once measured."""
-
-
-def _first_tensor(obj: Any) -> torch.Tensor | None:
-    if isinstance(obj, torch.Tensor):
-        return obj
-    if isinstance(obj, dict):
-        obj = list(obj.values())
-    try:
-        leaves = tree_leaves(obj)
-    except Exception:
-        return None
-    for leaf in leaves:
-        if isinstance(leaf, torch.Tensor):
-            return leaf
-    return None
 
 
 class Recorder:
@@ -102,10 +85,7 @@ class Recorder:
         self.count_armed = False               # closure style: count the next closure call
         self.closure_summary: dict[str, Any] | None = None
         self.counted: dict[str, Any] | None = None
-        self.autocast: dict[str, str] = {}
-        self.autocast_requested: dict[str, str] = {}
-        self.grad_scaler = False
-        self.compiled = False
+        self.precision = _precision.PrecisionWatch()
         self.device_type = "cpu"
         self.device_cpu_name = ""
         self.done = False
@@ -115,6 +95,7 @@ class Recorder:
         self.readings: list[_procstat.Reading] = []
         self.reading_times: list[float] = []
         self.pss_peak: int | None = None
+        self.delegated = False                 # the ranks of a spawn run measure (`_ddp`)
         self.watchdog = _loop.NoStepWatchdog(float(cfg.get("no_step_s") or 0.0), self._no_step,
                                              lambda: {"forward": self.forwards,
                                                       "backward": self.backwards})
@@ -131,8 +112,15 @@ class Recorder:
         self.watchdog.start()
         if self.bare:
             return
-        self._patch_dataloader()
-        self._patch_precision()
+        _dataloader.install(self)
+        self.precision.install()
+        _ddp.patch_spawn(self)
+
+    def delegate(self, world_size: int) -> None:
+        """The script spawned its ranks: rank 0 measures, this process only waits."""
+        self.delegated = True
+        self.cfg["world_size"] = world_size
+        self.watchdog.stop()
 
     def _no_step(self, message: str) -> None:
         """From the watchdog thread: record why, and end the run."""
@@ -140,54 +128,6 @@ class Recorder:
             return
         self.fail("NoTrainingStep", message, None, light=True)
         os._exit(1)
-
-    def _patch_dataloader(self) -> None:
-        rec = self
-        orig_next = dl_mod._BaseDataLoaderIter.__next__
-
-        def __next__(it: Any) -> Any:
-            t0 = time.perf_counter()
-            c0 = time.thread_time()
-            try:
-                batch = orig_next(it)
-            finally:
-                rec.wait_acc += time.perf_counter() - t0
-                rec.load_cpu_acc += time.thread_time() - c0
-                rec.fetch_acc += 1
-            workers = getattr(it, "_workers", None)
-            if workers and id(workers) not in rec._worker_lists:
-                rec._worker_lists.add(id(workers))
-                rec.worker_pids.update(w.pid for w in workers if w.pid)
-            info = rec.loaders.get(id(it._dataset))
-            if info is None:
-                info = rec._loader_info(it, batch)
-                rec.loaders[id(it._dataset)] = info
-            info["fetches"] += 1
-            if rec.counter is not None:
-                for t in tree_leaves(batch):
-                    if isinstance(t, torch.Tensor) and rec.counter.live is not None:
-                        rec.counter.live.add(t)
-            return batch
-
-        dl_mod._BaseDataLoaderIter.__next__ = __next__  # type: ignore[method-assign,assignment]
-
-    def _loader_info(self, it: Any, batch: Any) -> dict[str, Any]:
-        first = _first_tensor(batch)
-        try:
-            length: int | None = len(it)
-        except TypeError:
-            length = None
-        sampler_bs = getattr(it._index_sampler, "batch_size", None)
-        shape = list(first.shape) if first is not None and first.dim() else None
-        size: int | None
-        if isinstance(sampler_bs, int) and sampler_bs > 0:
-            size, source = sampler_bs, "DataLoader batch_size"
-        else:
-            size = shape[0] if shape else None
-            source = "the loader's batches, dimension 0"
-        return {"fetches": 0, "num_workers": int(it._num_workers),
-                "pin_memory": bool(it._pin_memory), "batch_size": size, "shape": shape,
-                "size_source": source, "length": length}
 
     def _patch_backward(self) -> None:
         rec = self
@@ -238,47 +178,6 @@ class Recorder:
             self._depth = 0
         self._boundary()
 
-    def _patch_precision(self) -> None:
-        rec = self
-        ac = torch.amp.autocast_mode.autocast
-        orig_enter = ac.__enter__
-
-        def __enter__(self: Any) -> Any:
-            if getattr(self, "_enabled", False):
-                rec.autocast[str(self.device)] = dtype_name(self.fast_dtype)
-            return orig_enter(self)
-
-        ac.__enter__ = __enter__  # type: ignore[method-assign]
-        orig_ac_init = ac.__init__
-
-        def ac_init(self: Any, device_type: str, dtype: Any = None, enabled: bool = True,
-                    *args: Any, **kwargs: Any) -> None:
-            # Record what the script *asks* for: torch.autocast("cuda", ...) on a machine
-            # without CUDA disables itself (with a warning), but on the pool's GPUs it will run.
-            if enabled and str(device_type) not in rec.autocast:
-                default = torch.float16 if str(device_type) == "cuda" else torch.bfloat16
-                rec.autocast_requested[str(device_type)] = dtype_name(dtype or default)
-            orig_ac_init(self, device_type, dtype, enabled, *args, **kwargs)
-
-        ac.__init__ = ac_init  # type: ignore[method-assign]
-        gs = torch.amp.grad_scaler.GradScaler
-        orig_init = gs.__init__
-
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            orig_init(self, *args, **kwargs)
-            if getattr(self, "_enabled", False):
-                rec.grad_scaler = True
-
-        gs.__init__ = __init__  # type: ignore[method-assign]
-        orig_compile = torch.compile
-
-        def compile(*args: Any, **kwargs: Any) -> Any:
-            rec.compiled = True
-            return orig_compile(*args, **kwargs)
-
-        torch.compile = compile
-
-
     # -- module discovery (first step only) -------------------------------------------------
     def _module_pre(self, module: torch.nn.Module, args: Any) -> None:
         self._depth += 1
@@ -287,7 +186,7 @@ class Recorder:
         if self._depth == 1:
             self.modules.setdefault(id(module), module)
             if self.module_input is None:
-                t = _first_tensor(args)
+                t = _dataloader.first_tensor(args)
                 if t is not None and t.dim():
                     self.module_input = {"shape": list(t.shape),
                                          "sliced": _loop.sliced_from(t)}
@@ -469,22 +368,7 @@ class Recorder:
         if self.style == "manual update":
             names = ["manual update"]
         return _facts.model_facts(self._models(), self._opt_params(), self.optimizers,
-                                  self._opt_state_tensors(), self.compiled, names)
-
-    def _precision(self) -> dict[str, Any]:
-        # Autocast entered for a device that is absent here (e.g. "cuda" on a laptop) is
-        # disabled by torch; the script still asks for it, and it applies on the pool's GPUs.
-        per_device = {**self.autocast_requested, **self.autocast}
-        autocast = self.autocast.get(self.device_type)
-        if autocast is None and per_device:
-            autocast = per_device.get("cuda") or next(iter(per_device.values()))
-        return {"autocast_dtype": autocast, "autocast": per_device,
-                "autocast_requested": dict(self.autocast_requested),
-                "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-                "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-                "float32_matmul_precision": torch.get_float32_matmul_precision(),
-                "grad_scaler": self.grad_scaler}
-
+                                  self._opt_state_tensors(), self.precision.compiled, names)
 
     # -- results ------------------------------------------------------------------------------
     def snapshot(self, light: bool = False) -> dict[str, Any]:
@@ -527,7 +411,7 @@ class Recorder:
         try:
             data["device"] = _facts.device_facts(self.device_type, self.device_cpu_name)
             data["environment"] = _facts.environment_facts()
-            data["precision"] = self._precision()
+            data["precision"] = self.precision.facts(self.device_type)
             data["data_seen"] = {"reads": sorted(self.watch.reads)[:2000],
                                  "listed": sorted(self.watch.listed)[:2000],
                                  "worker_dirs": sorted(self.watch.worker_dirs())[:2000]}
@@ -544,6 +428,8 @@ class Recorder:
               finished_early: str | None = None, light: bool = False) -> None:
         """Write results.json. `light`: from a signal handler, which may have interrupted any
         op, so no model serialization and no leaving the dispatch mode."""
+        if self.delegated and (self.run_dir / "results.json").exists():
+            return  # rank 0's record, complete or a failure, is the run's
         was_on = self.watch.on
         self.watch.on = False
         if self.counter is not None and not light:  # never save under the dispatch mode

@@ -191,6 +191,10 @@ class NoStepWatchdog:
         if self.limit_s > 0:
             self._thread.start()
 
+    def stop(self) -> None:
+        """Another process measures (a spawned rank 0): never fire here."""
+        self.stepped = True
+
     def _run(self) -> None:
         while not self.stepped:
             left = self.limit_s - (time.monotonic() - self.t0)

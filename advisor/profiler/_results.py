@@ -7,11 +7,23 @@ keys (docs/PROFILE_SCHEMA.md): ``training_loop``, ``batch_layout``, ``input_pipe
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
 
-from advisor.profiler import _loop, _procstat
+from advisor.profiler import _ddp, _facts, _loop, _procstat
+
+# Training frameworks whose trainer drives the loop, by a module that only their trainer loads.
+FRAMEWORKS = (("lightning.pytorch.trainer.trainer", "PyTorch Lightning"),
+              ("pytorch_lightning.trainer.trainer", "PyTorch Lightning"),
+              ("transformers.trainer", "Hugging Face Trainer"),
+              ("accelerate.accelerator", "Hugging Face accelerate"))
+
+
+def framework() -> str | None:
+    """The framework whose trainer runs the loop, if one was imported."""
+    return next((name for mod, name in FRAMEWORKS if mod in sys.modules), None)
 
 
 def loop_facts(rec: Any) -> dict[str, Any]:
@@ -21,6 +33,8 @@ def loop_facts(rec: Any) -> dict[str, Any]:
         if rec.loaders else None
     batch = _loop.decide_batch(loader, rec.module_input, rec.seq_first)
     loop: dict[str, Any] = {"style": rec.style}
+    if framework() is not None:
+        loop["framework"] = framework()
     if rec.style == "closure" and rec.closure_per_step:
         calls = sorted(rec.closure_per_step)
         loop["closure_calls_per_step"] = calls[len(calls) // 2]
@@ -29,6 +43,11 @@ def loop_facts(rec: Any) -> dict[str, Any]:
         extra["batch_layout"] = {"dim": batch["dim"], "shape": batch.get("shape"),
                                  "source": batch.get("source")}
     out: dict[str, Any] = {"extra": extra, "batch": batch}
+    grads = [p.grad for p in rec._opt_params() if p.grad is not None]
+    dist = _ddp.facts(rec, batch, list(rec.modules.values()),
+                      _facts.unique_nbytes(grads) if grads else None)
+    if dist is not None:
+        extra["distributed"] = dist
     readings, times = rec.readings, rec.reading_times
     steps = len(readings) - 1
     if steps >= 1 and readings[0].main_cpu_s is not None:

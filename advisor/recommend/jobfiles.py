@@ -204,6 +204,7 @@ def plan_job(workload: Workload, pool: Pool, request: Request, sizing: Sizing, i
                              "resumes": _can_resume(workload, request)}
     if image.build_steps:
         extra["image_steps"] = list(image.build_steps)
+        extra["oci_image"] = image.build_steps[0].split()[-1].removeprefix("docker://")
     for key, what in (("transfer_input_files", "input"), ("transfer_output_files", "output")):
         said = [f for f in plan.facilitator if f.startswith(what)]
         if said:

@@ -174,6 +174,18 @@ def run_start(job: Job, sandbox: Path, env: dict[str, str], command: list[str], 
         except OSError as exc:
             return StartResult("exited", None, None, started, time.time(), 0.0, 0.0,
                                detail=f"the execute point could not start {command[0]}: {exc}")
+    try:
+        return _watch(job, sandbox, proc, started, t0, evict_after_s, grace_s, deadline,
+                      disk_limit_kb, evict_on_file)
+    except BaseException:   # Ctrl-C or an error here: the job must not outlive the trial
+        _kill_group(proc.pid)
+        proc.wait()
+        raise
+
+
+def _watch(job: Job, sandbox: Path, proc: subprocess.Popen, started: float, t0: float,
+           evict_after_s: float | None, grace_s: float, deadline: float, disk_limit_kb: float,
+           evict_on_file: Path | None) -> StartResult:
     peak_mem = peak_disk = 0.0
     next_mem = next_disk = t0
     term_at: float | None = None

@@ -34,6 +34,7 @@ from advisor.trial.syntax import is_url
 CHECKPOINT_RESTART_GAP_S = 0.5   # HTCondor: 0-7 s (DOMAIN.md)
 EVICTION_RESTART_GAP_S = 1.0     # HTCondor: 11-430 s, typically 30-110 s (DOMAIN.md)
 OUTPUT_MARKER = ".advisor-trial"
+STALE_CHECKPOINTS = 5            # exit-85s in a row with no new checkpoint: no progress, stop
 
 
 @dataclass
@@ -201,6 +202,8 @@ def run_trial(options: TrialOptions) -> Trial:
     before: dict[str, float] = {}
     survivor_clock = 0.0      # run time the last surviving checkpoint stands for
     last_spool_wall = 0.0
+    last_checkpoint_mtime: float | None = None
+    stale = 0                 # exit-85s in a row with nothing new in the checkpoint
     try:
         while True:
             if sandbox is None:
@@ -264,7 +267,16 @@ def run_trial(options: TrialOptions) -> Trial:
                 sb.spool(sandbox, entries, ckpt_spool, relative=True)
                 last_spool_wall, survivor_clock = time.time(), trial.run_time_s
                 trial.checkpoint_restarts += 1
-                if _too_many(trial, options):
+                newest = sb.newest_mtime(ckpt_spool)
+                stale = stale + 1 if newest is None or newest == last_checkpoint_mtime else 0
+                last_checkpoint_mtime = newest
+                if stale >= STALE_CHECKPOINTS or _too_many(trial, options):
+                    if stale >= STALE_CHECKPOINTS:
+                        trial.outcome = "stopped"
+                        trial.notes.append(
+                            f"the job exited {job.checkpoint_exit_code} {stale} times in a row "
+                            "without writing anything new to its checkpoint: it makes no "
+                            "progress (is the interval shorter than its start-up?).")
                     break
                 time.sleep(CHECKPOINT_RESTART_GAP_S)
                 continue
@@ -305,15 +317,18 @@ def _prepare(out_dir: Path) -> None:
 def _evicted(job: Job, trial: Trial, sandbox: Path, before: dict[str, float], result: StartResult,
              evict_spool: Path, survivor_clock: float, last_spool_wall: float) -> tuple[float, float]:
     kept: list[str] = []
+    # Work is counted up to the SIGTERM: what the job does after it is the vacate itself.
+    term_clock = trial.run_time_s - (result.ended_at - (result.term_sent_at or result.ended_at))
     if job.when_to_transfer_output == "ON_EXIT_OR_EVICT":
         entries = job.outputs if job.outputs is not None else sb.new_or_changed(sandbox, before)
         kept = sb.spool(sandbox, entries, evict_spool, relative=job.preserve_relative_paths)
         newest = _surviving_mtime(job, kept, evict_spool)
         if newest is not None and newest > last_spool_wall:
-            at = trial.run_time_s - max(0.0, result.ended_at - newest)
+            # a checkpoint written on the SIGTERM stands for the work done until the SIGTERM
+            at = min(term_clock, trial.run_time_s - max(0.0, result.ended_at - newest))
             if at > survivor_clock:
                 survivor_clock, last_spool_wall = at, newest
-    lost = max(0.0, trial.run_time_s - survivor_clock)
+    lost = max(0.0, term_clock - survivor_clock)
     trial.lost_work_s += lost
     # The next sandbox starts from what survived; the rest is counted as lost once, here.
     survivor_clock, last_spool_wall = trial.run_time_s, max(last_spool_wall, result.ended_at)
