@@ -13,7 +13,8 @@ recommendation made from that profile carries the same tag and `advisor.profile_
 profile's run in the same store when there is one.
 
 URI: the flag's value, else $MLFLOW_TRACKING_URI, else `sqlite:///mlflow.db` (MLflow's
-recommended local store, in the working directory). `mlflow` is imported only when the flag is
+recommended local store, in the working directory; its artifacts go to `mlartifacts/` beside
+the database). `mlflow` is imported only when the flag is
 given; without the package the flag is an error naming the extra to install.
 """
 
@@ -25,9 +26,10 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ def add_mlflow_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
                         help="log this run to MLflow (URI: a tracking server http://host:5000 or "
                              "a store such as sqlite:///mlflow.db; default $MLFLOW_TRACKING_URI, "
-                             f"else {DEFAULT_URI})")
+                             f"else {DEFAULT_URI}; write --mlflow=URI or put --mlflow last)")
 
 
 def tracking_uri(value: str | None) -> str:
@@ -121,11 +123,13 @@ def _log(uri: str, command: str, name: str, params: Mapping[str, Any],
          report: Mapping[str, Any], report_name: str) -> dict[str, str]:
     """One run: params, metrics (finite numbers only), tags, artifacts; its ids."""
     experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-    with _store(uri) as client:
+    # MLflow prints "View run ... at: URL" on stdout, where --json output goes: to stderr.
+    with _store(uri) as client, redirect_stdout(sys.stderr):
         mlflow = _mlflow()
         try:
             exp = client.get_experiment_by_name(experiment)
-            exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(
+                experiment, artifact_location=_artifacts_beside(uri))
             run = client.create_run(exp_id, run_name=name,
                                     tags={TAG_COMMAND: command, **tags})
             rid = run.info.run_id
@@ -150,6 +154,16 @@ def _log(uri: str, command: str, name: str, params: Mapping[str, Any],
                                 "check the server or the store; the command's own output is "
                                 "unaffected.", {"field": "--mlflow", "value": uri}) from None
     return {"run_id": rid, "experiment_id": exp_id, "tracking_uri": uri}
+
+
+def _artifacts_beside(uri: str) -> str | None:
+    """A local SQLite store keeps its artifacts in `mlartifacts/` beside the database (MLflow's
+    default, ./mlruns, depends on where the command runs); other stores: their own default."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    db = db if db.is_absolute() else Path.cwd() / db
+    return (db.parent / "mlartifacts").as_uri()
 
 
 def _flatten(prefix: str, d: Any, out: dict[str, Any]) -> dict[str, Any]:

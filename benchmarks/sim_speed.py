@@ -8,15 +8,13 @@
 
 The baseline is a bare SimPy M/M/c model with as many servers and jobs (90% load, mean service
 1 h): a generator process per customer holding one of c `simpy.Resource` slots. Our run and the
-bare run alternate (`--repeats` rounds, each case's best time kept), in this one process, so
-that other work on the machine slows both alike; times are this process's CPU seconds. The
-ratio is our jobs/s over the bare model's
-(goal for (a): ≥ 1.0, both orders). (a) and (c) also print FCFS / fair-share time per job
-(goal: ≤ 1).
-Peak RSS is the process's high-water mark after our first run of a case (goal for (b): under
-400 MB), so run (b) alone (`--case b`) to read its RSS; (b) skips its bare run unless
-`--bare-b` is given (`Resource` is O(c) per release: at 10,000 servers it takes minutes).
-Figures are printed, nothing is asserted.
+bare run alternate (`--repeats` rounds, each case's best time kept) in this one process, so that
+other work on the machine slows both alike; times are this process's CPU seconds. The ratio is
+our jobs/s over the bare model's (goal for (a): >= 1.0 with fair share and with FCFS); (a) and
+(c) also print FCFS / fair-share CPU time per job (goal: <= 1). Peak RSS is the process's
+high-water mark after our first run of a case (goal for (b): under 400 MB), so run (b) alone
+(`--case b`) to read it; (b) skips its bare run unless `--bare-b` is given (`Resource` is O(c)
+per release: at 10,000 servers it takes minutes). Figures are printed, nothing is asserted.
 
     python benchmarks/sim_speed.py --case a             # the CHTC model, 10^4 jobs
     python benchmarks/sim_speed.py --case c             # the same, crowded

@@ -291,6 +291,9 @@ class Matchmaker:
         free = self.free
         fair = self.fair
         tier_use = self.tier_use
+        if fair is not None:
+            rate, value, since, in_use = fair.rate, fair.value, fair.since, fair.in_use
+        exp = math.exp
         for kind, queues in enumerate(self.waiting):
             if not queues:
                 continue
@@ -318,7 +321,13 @@ class Matchmaker:
                     if best is None or seq < best_seq:
                         best, best_slot, best_seq = q, slot, seq
                     continue
-                usage_now = fair.usage(q.user, now)
+                user = q.user  # inline of fair.usage(user, now), the same arithmetic
+                dt = now - since[user]
+                if dt <= 0.0:
+                    usage_now = value[user]
+                else:
+                    decay = exp(-rate * dt)
+                    usage_now = value[user] * decay + in_use[user] * (1.0 - decay) / rate
                 if best is None or usage_now < best_usage or (usage_now == best_usage
                                                               and seq < best_seq):
                     best, best_slot, best_usage, best_seq = q, slot, usage_now, seq

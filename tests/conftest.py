@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+# Profiles shared by tests/test_profiler_*.py, taken once per session.
+pytest_plugins = ("profiler_fixtures",)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA_ENV = "ADVISOR_SHARED_DATA"
 

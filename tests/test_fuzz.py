@@ -6,7 +6,8 @@ lines deleted, duplicated or garbled, bytes inserted), writes it into a fresh ou
 and runs the real command line in this process (`advisor.cli.main`). Asserted: exit 0, 1 or 2
 (0 when the mutation happens to be valid), no traceback and no Python error name on stderr,
 stdout one JSON document, time bounded by hypothesis' deadline, and no file written anywhere
-but the output directory (the temporary directory is redirected and must stay empty).
+but the output directory (the command runs there; the temporary directory is redirected and
+must stay empty; nothing else appears beside them).
 
 100 examples per format in the default run; 1,000 per format with `-m slow`.
 """
@@ -200,7 +201,7 @@ def run_example(kind: str, content: str | bytes, workdir: Path) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8", errors="surrogatepass")
-        before_repo = _snapshot(REPO)
+        before = _snapshot(workdir)      # this test's own directory: nobody else writes there
         stdout, stderr = io.StringIO(), io.StringIO()
         cwd, saved_tmp = os.getcwd(), tempfile.tempdir
         os.chdir(out)
@@ -219,7 +220,7 @@ def run_example(kind: str, content: str | bytes, workdir: Path) -> None:
         assert not any(e in err for e in PYTHON_ERRORS), err[-3000:]
         if stdout.getvalue().strip():
             json.loads(stdout.getvalue())          # one JSON document, also on errors
-        assert _snapshot(REPO) == before_repo
+        assert _snapshot(workdir) == before, _snapshot(workdir) ^ before
         assert not list(Path(private_tmp).iterdir()), list(Path(private_tmp).iterdir())
         left = sorted(p.name for p in out.iterdir())
         assert left == [path.name], left

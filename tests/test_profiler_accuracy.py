@@ -1,5 +1,6 @@
 """Accuracy of the profiler against analytic counts and torch's own counters, on the shipped
-examples run unmodified in a child process (tiny data, few steps)."""
+examples and a ResNet-style fixture run unmodified in a child process (tiny data, few steps);
+and what `fit` and `recommend` make of the ResNet-style profile."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from advisor.profiler import profile_script
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPTS = Path(__file__).resolve().parent / "fixtures" / "scripts"
 
 
 def load_example(name: str):
@@ -90,6 +92,7 @@ def test_mlp_checkpoint_is_within_5_percent_of_torch_save(mlp_profile):
     assert abs(mlp_profile["checkpoint_bytes"] - expected) / expected < 0.05
 
 
+@pytest.mark.slow  # conv FLOPs and num_workers=2: test_resnet_style_script_with_two_workers
 def test_cnn_flops_match_flop_counter_mode_within_1_percent(tmp_path):
     batch, width = 16, 8
     prof = profile_script(EXAMPLES / "cnn_catdog.py",
@@ -120,6 +123,7 @@ def test_cnn_flops_match_flop_counter_mode_within_1_percent(tmp_path):
     assert abs(prof["checkpoint_bytes"] - buf.tell()) / buf.tell() < 0.05
 
 
+@pytest.mark.slow  # attention on the CPU kernel: test_profiler_memory; autocast: test_profiler_autocast
 def test_transformer_precision_and_attention(tmp_path):
     prof = profile_script(EXAMPLES / "transformer_lm.py",
                           ["--data-dir", "tok", "--tokens", "4000", "--batch-size", "4"],
@@ -149,3 +153,53 @@ def test_input_bound_loop_reports_its_data_wait(tmp_path):
     assert prof["data_wait_s"]["median"] >= 8 * 0.005
     assert prof["data_wait_fraction"] > 0.5
     assert prof["batch_size"] == 8 and prof["steps_per_epoch"] == 1250
+
+
+# resnet_synthetic.py: residual blocks with batch norm, synthetic images, num_workers=2
+R_IMAGES, R_SIZE, R_WIDTH, R_CLASSES, R_BS = 256, 32, 8, 10, 32
+
+
+@pytest.fixture(scope="module")
+def resnet_profile(tmp_path_factory):
+    args = ["--images", str(R_IMAGES), "--size", str(R_SIZE), "--width", str(R_WIDTH),
+            "--classes", str(R_CLASSES), "--batch-size", str(R_BS), "--num-workers", "2"]
+    return profile_script(SCRIPTS / "resnet_synthetic.py", args, steps=2, warmup=1,
+                          cwd=tmp_path_factory.mktemp("resnet"))
+
+
+def test_resnet_style_script_with_two_workers(resnet_profile):
+    p = resnet_profile
+    spec = importlib.util.spec_from_file_location("resnet_synthetic",
+                                                  SCRIPTS / "resnet_synthetic.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.ResNetSmall(R_WIDTH, R_CLASSES)
+    x, y = torch.randn(R_BS, 3, R_SIZE, R_SIZE), torch.randint(0, R_CLASSES, (R_BS,))
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    expected = counter.get_total_flops()
+    assert abs(p["flops_per_step"] - expected) / expected < 0.10
+    assert p["parameters"] == sum(q.numel() for q in model.parameters())
+    assert p["batch_size"] == R_BS and p["steps_per_epoch"] == R_IMAGES // R_BS
+    assert p["dataloader"]["num_workers"] == 2
+    assert p["input_pipeline"]["num_workers"] == 2
+
+
+def test_resnet_style_fit_and_recommendation(resnet_profile, tmp_path):
+    from advisor.predict import predict_fit
+    from advisor.profiler import write_profile
+    from advisor.recommend import recommend
+    from advisor.workload import load_workload_or_profile
+    from simulator.pool import load_pool
+    rows = {r.gpu: r for r in predict_fit(resnet_profile, load_pool("chtc")).rows}
+    h100, a100 = rows["H100-SXM5-80GB"], rows["A100-SXM4-80GB"]
+    # the GPU's own work: the H100 is faster, whatever floor the host's dispatch sets
+    assert 0 < h100.kernel_time_s < a100.kernel_time_s
+    assert h100.predicted_compute_time_s <= a100.predicted_compute_time_s
+    for r in (h100, a100):
+        assert r.predicted_compute_time_s == pytest.approx(max(r.kernel_time_s,
+                                                               r.dispatch_floor_s))
+        assert r.cpus_to_feed <= 3  # 2 workers + the main process: all the script can use
+    path = write_profile(resnet_profile, tmp_path / "resnet.json")
+    rec = recommend(load_workload_or_profile(path, steps=200), "chtc", replications=1)
+    assert rec.sizing is not None and rec.sizing.request_cpus <= 3

@@ -108,6 +108,7 @@ def test_command_that_fails_is_exit_1(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "profiles").exists()
 
 
+@pytest.mark.slow  # three profiles; the fitting itself: test_scaling_helpers
 def test_batch_size_sweep_fits_memory_and_time(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny.py").write_text(TINY)
@@ -145,36 +146,3 @@ def test_scaling_helpers():
     rows = {r["gpu"]: r["max_batch_size"] for r in fit["max_batch_by_gpu"]}
     assert rows["small"] == 0
     assert rows["big"] == (2**30 - 512 * 2**20 - 1000) // 10
-
-
-def test_click_script_with_closure_style_optimizer(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "clicky.py").write_text(textwrap.dedent("""
-        import click
-        import torch
-
-        @click.command()
-        @click.option("--batch-size", default=4)
-        def train(batch_size):
-            model = torch.nn.Linear(16, 1)
-            opt = torch.optim.SGD(model.parameters(), lr=0.01)
-            data = torch.randn(batch_size, 16)
-            for _ in range(100):
-                def closure():
-                    opt.zero_grad()
-                    loss = model(data).pow(2).mean()
-                    loss.backward()
-                    return loss
-                opt.step(closure)
-
-        if __name__ == "__main__":
-            train()
-    """))
-    code = main(["profile", "clicky.py", "--steps", "3", "--warmup", "1", "--json", "--",
-                 "--batch-size", "12"])
-    assert code == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["steps_measured"] == 3
-    assert doc["batch_size"] == 12  # from the model's input: there is no DataLoader
-    assert doc["flops_per_step"] == 2 * 12 * 16 * 2  # forward + weight grad (input needs none)
-    assert doc["parameters"] == 17 and doc["micro_batches_per_step"] == 1

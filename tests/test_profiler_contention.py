@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from profiler_fixtures import profile_memory_model
 
-from advisor.profiler import profile_script
 from advisor.profiler._procstat import Reading, classify
 
-SCRIPT = Path(__file__).resolve().parent / "fixtures" / "scripts" / "memory_models.py"
 BURN = ("import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\n"
         "    sum(i * i for i in range(10000))\n")
 
@@ -36,17 +34,15 @@ def busy_profile(tmp_path_factory):
     burners = [subprocess.Popen([sys.executable, "-c", BURN.format(s=90)])
                for _ in range(len(os.sched_getaffinity(0)))]
     try:
-        return profile_script(SCRIPT, ["--model", "mlp", "--steps", "60"], steps=10, warmup=2,
-                              cwd=tmp_path_factory.mktemp("busy"))
+        return profile_memory_model("mlp", tmp_path_factory.mktemp("busy"), steps=5, warmup=2)
     finally:
         for b in burners:
             b.kill()
             b.wait()
 
 
-def test_busy_profile_matches_quiet_or_says_disturbed(busy_profile, tmp_path):
-    quiet = profile_script(SCRIPT, ["--model", "mlp", "--steps", "60"], steps=10, warmup=2,
-                           cwd=tmp_path)
+def test_busy_profile_matches_quiet_or_says_disturbed(busy_profile, memory_profiles):
+    quiet = memory_profiles["mlp"]  # the same script, profiled once per session
     c = busy_profile["contention"]
     assert c["other_load_cores"] is not None
     if not c["disturbed"]:

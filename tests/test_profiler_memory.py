@@ -6,7 +6,8 @@ mode that registers every storage an op reads or writes and a Python `weakref.fi
 storage object (torch keeps that object alive exactly as long as the storage), from a baseline
 of the parameters, gradients and optimizer state. Both run on the same steady-state step of the
 same model (tests/fixtures/scripts/memory_models.py): the peaks must agree within 10%. Host
-memory is the tree's proportional set size."""
+memory is the tree's proportional set size. The profiles (`memory_profiles`) are taken once per
+session in tests/profiler_fixtures.py."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from advisor.profiler import profile_script
 from advisor.profiler._procstat import pss_bytes, tree_pss_bytes
 
 SCRIPT = Path(__file__).resolve().parent / "fixtures" / "scripts" / "memory_models.py"
@@ -87,18 +87,18 @@ def tracked_peak(name: str) -> int:
     return tracker.peak
 
 
-@pytest.fixture(scope="session")
-def memory_profiles(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("mem")
-    return {name: profile_script(SCRIPT, ["--model", name, "--steps", "40"], steps=2, warmup=3,
-                                 cwd=cwd) for name in ("mlp", "cnn", "transformer")}
-
-
 @pytest.mark.parametrize("name", ["mlp", "cnn", "transformer"])
 def test_peak_tensor_memory_matches_an_independent_tracker(memory_profiles, name):
     measured = memory_profiles[name]["peak_memory_bytes"]["device"]
     expected = tracked_peak(name)
     assert abs(measured - expected) / expected < 0.10, (name, measured, expected)
+
+
+def test_transformer_attention_is_counted_on_the_cpu_kernel(memory_profiles):
+    p = memory_profiles["transformer"]
+    assert p["precision"]["uses_sdpa"] is True
+    assert p["op_classes"]["attention"]["flops"]["float32"] > 0
+    assert p["optimizers"] == ["AdamW"]
 
 
 def test_mlp_peak_holds_weights_momentum_activations_and_gradients(memory_profiles):

@@ -204,6 +204,11 @@ def test_no_checkpoint_request_shows_the_backfill_curve_as_hypothetical(catdog: 
     assert request is not None and request.checkpoint_interval_minutes is None
     assert catdog.checkpoint["hypothetical"] is True
     assert catdog.checkpoint["chosen_interval_hours"] is None
+    # The numbers are the recommendation's own (Daly's with backfill), not recomputed by the report.
+    daly = catdog.recommendation.daly_with_backfill
+    assert daly is not None
+    assert catdog.checkpoint["daly_interval_hours"] == daly["daly_interval_hours"]
+    assert catdog.checkpoint["mtte_hours"] == daly["mean_time_to_eviction_hours"]
     assert "if the job ran as backfill" in catdog.html
 
 

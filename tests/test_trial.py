@@ -5,6 +5,7 @@ bad input, the CLI. The jobs are tests/fixtures/trial/train.py under hand-writte
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -252,3 +253,32 @@ def test_argument_and_environment_syntaxes() -> None:
             parse_arguments(bad)
     with pytest.raises(SyntaxProblem):
         parse_environment('"NOEQUALS"')
+
+
+def test_an_executable_that_cannot_start_is_hold_6(jobs: Path) -> None:
+    (jobs / "noexec.sub").write_text("executable = data.txt\nrequest_memory = 512MB\nqueue\n")
+    t = trial(jobs, "noexec.sub")
+    assert (t.outcome, t.hold_code) == ("held", 6) and "#!" in t.hold_reason
+
+
+def test_an_interrupted_trial_leaves_no_job_running(jobs: Path, monkeypatch) -> None:
+    from advisor.trial import execute
+
+    seen: list[int] = []
+
+    def interrupt(top: int) -> float:
+        seen.append(top)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(execute, "family_memory_mb", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        trial(jobs, "memory.sub")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(seen[0], 0)     # the whole process group is gone
+
+
+def test_timeout_bounds_the_whole_trial(jobs: Path) -> None:
+    t = trial(jobs, "evict.sub", timeout_s=1)    # the job sleeps 12 x 0.2 s
+    assert (t.outcome, t.exit_status) == ("stopped", 1)
+    assert any("--timeout 1 s" in n for n in t.notes)
+    assert all(not Path(s).exists() for s in t.sandboxes)

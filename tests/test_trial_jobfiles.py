@@ -94,3 +94,25 @@ def test_written_job_resumes_from_its_checkpoint_after_an_eviction(job_dir: Path
     stdout = next((job_dir / "trial-output").glob("*.out")).read_text()
     assert re.search(r"resumed from checkpoints/checkpoint\.pt at epoch [1-9]", stdout), stdout
     assert (job_dir / "trial-output" / OUTPUT_DIR / "cnn_catdog.pt").is_file()
+
+
+def test_checkpoint_every_shortens_the_written_wrappers_interval(job_dir: Path, tmp_path: Path,
+                                                                 capsys) -> None:
+    """The written checkpoint_wrapper.sh around a fast pretend training (tests/fixtures/trial):
+    --checkpoint-every makes it stop the program and exit 85; the job resumes in place."""
+    folder = tmp_path / "wrapped"
+    shutil.copytree(REPO / "tests" / "fixtures" / "trial", folder)
+    shutil.copy(job_dir / "checkpoint_wrapper.sh", folder)
+    (folder / "run.sh").write_text('#!/bin/bash\nexec ./train.py "$@"\n')
+    (folder / "run.sh").chmod(0o755)   # as recommend writes it: file transfer keeps the mode
+    (folder / "job.sub").write_text(
+        "executable = checkpoint_wrapper.sh\narguments = --steps 10 --step-s 0.5\n"
+        "transfer_input_files = run.sh, train.py\ncheckpoint_exit_code = 85\n"
+        "transfer_checkpoint_files = checkpoints\nwhen_to_transfer_output = ON_EXIT_OR_EVICT\n"
+        "transfer_output_files = output, checkpoints\nrequest_memory = 512MB\nqueue\n")
+    code = main(["trial", str(folder / "job.sub"), "--checkpoint-every", "2", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["outcome"] == "completed", (doc["exit_code"], doc["stderr_tail"], doc["notes"])
+    assert doc["checkpoint_restarts"] >= 1 and doc["starts"] == 1   # 5 s of work, 2 s at a time
+    starts = json.loads((folder / "trial-output" / OUTPUT_DIR / "model.json").read_text())["starts"]
+    assert len(starts) == doc["checkpoint_restarts"] + 1 and starts == sorted(set(starts))

@@ -204,9 +204,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, default_replications: 
                         help="random seed (default: the scenario's)")
     parser.add_argument("--workers", "-w", type=number(integer=True, minimum=0, maximum=MAX_WORKERS,
                                                        example="2"), default=1,
-                        help="Dask workers: 0 runs in this process, 1 an in-process cluster, N local processes")
+                        help="0 or 1 run in this process; N local Dask worker processes (used "
+                             "only when the work outweighs their start)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="an existing Dask scheduler (e.g. one started on HTCondor or Slurm with dask-jobqueue)")
+    from advisor.cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
 
 
 def replications_type() -> Number:
@@ -227,6 +231,9 @@ def check_run_arguments(args: argparse.Namespace) -> None:
         raise InputError("--workers", args.workers, "must be 0 or more.", "give e.g. --workers 2.")
     if args.seed is not None and args.seed < 0:
         raise InputError("--seed", args.seed, "must be 0 or more.", "give e.g. --seed 1.")
+    from advisor.cluster import check_cluster_arguments
+
+    check_cluster_arguments(args)
     check_scheduler(getattr(args, "scheduler", None))
 
 

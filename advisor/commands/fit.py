@@ -41,14 +41,15 @@ def render_report(report: FitReport, console: Console) -> None:
     table = Table(title=f"Predicted fit and speed on pool {report.pool} "
                         f"(reference: {report.reference_gpu}, {_fmt_time(report.reference_step_time_s)}/step)")
     for col in ("GPU", "CC", "GB usable", "count (shared+backfill)", "needs GB", "fits", "runs",
-                "step", "speed-up", "bound", "CPUs to feed"):
+                "step", "GPU kernels", "speed-up", "bound", "CPUs to feed"):
         table.add_column(col, justify="left" if col in ("GPU", "bound") else "right")
     for r in report.rows:
         style = None if (r.fits and r.runnable) else "dim"
         table.add_row(r.gpu, f"{r.capability:.1f}", f"{r.memory_gb:g}",
                       f"{r.count} ({r.shared_count}+{r.backfill_count})", f"{r.predicted_memory_gb:.1f}",
                       "yes" if r.fits else "[red]no[/]", "yes" if r.runnable else "[red]no[/]",
-                      _fmt_time(r.predicted_step_time_s), f"{r.speedup:.2f}×", r.bound,
+                      _fmt_time(r.predicted_step_time_s), _fmt_time(r.kernel_time_s),
+                      f"{r.speedup:.2f}×", r.bound,
                       str(r.cpus_to_feed), style=style)
     console.print(table)
     for r in report.rows:

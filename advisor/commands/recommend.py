@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from advisor.cluster import add_cluster_arguments, batch_cluster
 from advisor.commands.common import (
     add_pool_argument,
     add_recommend_arguments,
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the submit file (and wrapper, run.sh) into DIR")
     add_recommend_arguments(parser)
     add_mlflow_argument(parser)
+    add_cluster_arguments(parser)
 
 
 def _hours(x: float | None) -> str:
@@ -74,10 +76,11 @@ def run(args: argparse.Namespace) -> CommandResult:
 
         mlflow_uri = tracking.check(args.mlflow)
     workload, pool, catalog = load_target(args)
-    with progress_bar("simulating candidates") as progress:
+    with batch_cluster(args) as address, progress_bar("simulating candidates") as progress:
         rec = recommend(workload, args.pool, catalog=catalog, objective=args.objective,
                         replications=args.replications, seed=args.seed,
-                        background_load=args.background_load, progress=progress)
+                        background_load=args.background_load, progress=progress,
+                        scheduler=address)
     if args.output and rec.request is not None:
         write_set(rec, args.pool, args.output, args.target)
     data = rec.to_dict()

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from advisor.cluster import batch_cluster
 from advisor.commands.common import add_run_arguments, check_run_arguments, progress_bar
 from advisor.output import CommandResult
 from simulator.replicate import replicate
@@ -50,9 +51,9 @@ def _fmt(cell: dict[str, Any]) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> CommandResult:
     check_run_arguments(args)
     scenario = Scenario.from_yaml(resolve("scenario", args.scenario))
-    with progress_bar(f"simulating {scenario.name}") as progress:
+    with batch_cluster(args) as address, progress_bar(f"simulating {scenario.name}") as progress:
         result = replicate(scenario, args.replications, args.seed, workers=args.workers,
-                           scheduler=args.scheduler, progress=progress)
+                           scheduler=address or args.scheduler, progress=progress)
     data = {"scenario": scenario.name, "pool": scenario.pool.name, "seed": result.seed,
             "replications": result.replications, "summary": result.summary}
 

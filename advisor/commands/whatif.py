@@ -34,6 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from advisor.cluster import batch_cluster
 from advisor.commands.common import add_run_arguments, check_run_arguments, progress_bar
 from advisor.errors import InputError
 from advisor.output import CommandResult
@@ -77,6 +78,13 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> CommandResult:
     _check(args)
+    with batch_cluster(args) as address:
+        if address is not None:
+            args.scheduler = address      # the batch cluster's scheduler runs every simulation
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> CommandResult:
     mlflow_uri = None
     if args.mlflow is not None:
         from advisor import tracking

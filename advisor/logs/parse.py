@@ -230,7 +230,7 @@ def parse_log(path: str | Path, workers: int | None = None) -> ParsedLog:
             out.error = None
     if reader is None:
         log = htcondor2.JobEventLog(p)
-        _consume(out, _event_stream(log), old_format)
+        _consume(out, log.events(stop_after=0), old_format)
         # The offset must be read while the reader is open (after close() the handle is gone).
         offset = reader_offset(log)
         try:
@@ -283,53 +283,57 @@ def _note_oddities(out: ParsedLog, backwards: dict[str, tuple[float, float]]) ->
 Event = tuple[int, int, int, str, str, Any]  # type, cluster, proc, 'YYYY-MM-DD HH:MM:SS', text
 
 
-def _event_stream(log: Any) -> Iterator[Event]:
-    """(type, cluster, proc, stamp, description, event) for each event of a JobEventLog.
+def _consume(out: ParsedLog, events: Iterator[Any], old_format: bool) -> None:
+    """Apply the events in order to per-job records; stop at the first unreadable one.
 
-    Read from the event's own text (`str(ev)`, written by the bindings with an ISO date), which
-    is faster than four ClassAd look-ups: its type code and job id are parsed the first time
-    each is seen (`header`) and found by dictionary look-ups on their slices of the text after
-    that. An event whose text does not have the usual header is read through its ClassAd."""
-    codes: dict[str, int] = {}  # '005' -> 5
-    idents: dict[str, tuple[int, int]] = {}  # '123.004.000' -> (123, 4)
-    for ev in log.events(stop_after=0):
-        text = str(ev)
-        close = text.find(")", 4)
-        etype = codes.get(text[:3])
-        job = idents.get(text[5:close]) if close >= 0 else None
-        stamp = text[close + 2:close + 21]
-        rest = close + 21
-        if text[rest:rest + 1] == ".":  # sub-second time
-            rest = text.find(" ", rest)
-        if (etype is not None and job is not None and rest >= 0 and stamp[4:5] == "-"
-                and stamp[13:14] == ":"):
-            eol = text.find("\n", rest)
-            yield etype, job[0], job[1], stamp, text[rest + 1:eol if eol >= 0 else None], ev
-            continue
-        head = header(text)
-        if head is None:
-            yield (ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0),
-                   str(ev["EventTime"]).replace("T", " ")[:19], "", ev)
-            continue
-        codes[text[:3]] = head[0]
-        idents[text[5:close]] = (head[1], head[2])
-        yield head + (ev,)
-
-
-def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
-    """Apply the events in order to per-job records; stop at the first unreadable one."""
+    `events` are the bindings' JobEvents, or `Event` tuples from worker processes (already
+    read: `advisor.logs.parallel`). A JobEvent's type, job and time come from its own text
+    (`str(ev)`, written by the bindings with an ISO date), faster than four ClassAd look-ups:
+    its type code and job id are parsed the first time each is seen (`header`) and found by
+    dictionary look-ups on their slices of the text after that. An event whose text does not
+    have the usual header is read through its ClassAd.
+    """
     jobs = out.jobs
     counts: dict[int, int] = {}
     p = out.path
     clock = Clock()
+    codes: dict[str, int] = {}  # '005' -> 5
+    idents: dict[str, JobRecord] = {}  # '123.004.000' -> its record
     last_t: float | None = None
     backwards: dict[str, tuple[float, float]] = {}  # job → (its previous time, the earlier one)
     n = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many small records and no cycles: collections would only cost time
     try:
-        for etype, cluster, proc, stamp, desc, ev in stream:
+        for ev in events:
             n += 1
+            text = ""
+            job: JobRecord | None = None
+            if type(ev) is tuple:  # read by a worker process
+                etype, cluster, proc, stamp, desc, ev = ev
+            else:
+                text = str(ev)
+                close = text.find(")", 4)
+                etype = codes.get(text[:3])
+                job = idents.get(text[5:close]) if close >= 0 else None
+                stamp = text[close + 2:close + 21]
+                rest = close + 21
+                if text[rest:rest + 1] == ".":  # sub-second time
+                    rest = text.find(" ", rest)
+                if (etype is not None and job is not None and rest >= 0
+                        and stamp[4:5] == "-" and stamp[13:14] == ":"):
+                    eol = text.find("\n", rest)
+                    desc = text[rest + 1:eol if eol >= 0 else None]
+                else:  # first sight of this type or job, or an unusual header
+                    job = None
+                    head = header(text)
+                    if head is None:
+                        text = ""
+                        etype, cluster, proc = ev["EventTypeNumber"], ev["Cluster"], ev.get("Proc", 0)
+                        stamp = str(ev["EventTime"]).replace("T", " ")[:19]
+                        desc = ""
+                    else:
+                        etype, cluster, proc, stamp, desc = head
             counts[etype] = counts.get(etype, 0) + 1
             t = clock.seconds(stamp)
             if old_format and last_t is not None and t < last_t - YEAR_WRAP_S:
@@ -339,11 +343,15 @@ def _consume(out: ParsedLog, stream: Iterator[Event], old_format: bool) -> None:
                 out.first_event_s = last_t = t
             elif t > last_t:
                 last_t = t
-            key = (cluster, proc)
-            job = jobs.get(key)
             if job is None:
-                job = JobRecord(job=f"{cluster}.{proc}", cluster=cluster, proc=proc, log=p)
-                jobs[key] = job
+                key = (cluster, proc)
+                job = jobs.get(key)
+                if job is None:
+                    job = JobRecord(job=f"{cluster}.{proc}", cluster=cluster, proc=proc, log=p)
+                    jobs[key] = job
+                if text:  # its header read: the next events of this type and job go faster
+                    codes[text[:3]] = etype
+                    idents[text[5:text.find(")", 4)]] = job
             if job.last_event_s is not None and t < job.last_event_s:
                 backwards.setdefault(job.job, (job.last_event_s, t))
             job.last_event_s = t

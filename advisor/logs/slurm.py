@@ -373,9 +373,9 @@ def read_text(text: str, source: str) -> SlurmSource:
         if stripped.startswith("{"):
             kind, rows = "sacct-json", json_rows(json.loads(text))
         elif stripped.startswith("JobId="):
-            kind, rows = "scontrol", parse_scontrol(text)   # type: ignore[assignment]
+            kind, rows = "scontrol", parse_scontrol(text)
         else:
-            kind, rows = "sacct-parsable", parse_parsable(text)   # type: ignore[assignment]
+            kind, rows = "sacct-parsable", parse_parsable(text)
         jobs = records(rows, source)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError("LOGFILE", source, f"is not Slurm accounting output this reads ({exc}).",

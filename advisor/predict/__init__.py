@@ -70,6 +70,8 @@ class GpuPrediction:
     build_only: bool = False
     memory_breakdown_gb: Mapping[str, float] = field(default_factory=dict)
     time_by_class_s: Mapping[str, float] = field(default_factory=dict)
+    kernel_time_s: float = 0.0            # Σ per-class roofline: the GPU's own work
+    dispatch_floor_s: float = 0.0         # host dispatch of the step's kernels (eager Python)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class FitRow:
     predicted_compute_time_s: float
     input_time_s: float
     reasons: list[str]
+    kernel_time_s: float = 0.0
+    dispatch_floor_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ def predict_gpu(profile: ProfileView | Mapping[str, Any], gpu: GpuSpec, *,
                              "attention": mem.attention_gb, "margin": mem.margin_gb,
                              "cuda_context": mem.context_gb},
         time_by_class_s={c.op_class: c.time_s for c in rf.classes},
+        kernel_time_s=rf.gpu_time_s, dispatch_floor_s=rf.dispatch_floor_s,
     )
 
 
@@ -211,7 +216,8 @@ def predict_fit(profile: ProfileView | Mapping[str, Any], pool: Pool,
             bound=p.bound, shared_count=entry["shared"], backfill_count=entry["backfill"],
             runnable=p.runnable, cpus_to_feed=p.cpus_to_feed,
             predicted_compute_time_s=p.predicted_compute_time_s, input_time_s=p.input_time_s,
-            reasons=list(p.reasons)))
+            reasons=list(p.reasons), kernel_time_s=p.kernel_time_s,
+            dispatch_floor_s=p.dispatch_floor_s))
     rows.sort(key=lambda r: (r.predicted_step_time_s, r.gpu))
 
     assumptions = [cal.note, *view.defaults_used, *work.notes]

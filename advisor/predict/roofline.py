@@ -7,6 +7,11 @@ For each op class c (matmul, conv, attention, other) of a profile:
     gpu_time = Σ_c t_c
     step_compute = max(gpu_time, kernels · host dispatch cost)      (launch-overhead floor)
 
+`gpu_time` (``kernel_time_s`` in `fit`'s rows) is what differs between GPU models; the dispatch
+floor is the host's (Python and the dispatcher launching each kernel) and is the same on every
+GPU. A small model whose step is all launches is floor-bound everywhere: its compute time is
+then equal on an A100 and an H100 while its kernel time still shows which GPU is faster.
+
 Why a sum of the compute and memory terms of a class rather than their max: a class aggregates
 many kernels, and most single kernels are dominated by one side (a large GEMM by its math, a
 batch-norm or a small 1×1 convolution by its traffic). For such a mix Σ_op max(c_op, m_op) ≈

@@ -115,7 +115,7 @@ def patch_spawn(rec: Any) -> None:
                 from advisor.profiler._hooks import StopProfiling
                 raise StopProfiling()
 
-    sp.start_processes = start_processes
+    setattr(sp, "start_processes", start_processes)  # noqa: B010  (sp: a ModuleType)
     tmp.start_processes = start_processes
 
 

@@ -17,6 +17,11 @@ finds the parameters changed (`_loop.ParamWatch`). A closure optimizer (LBFGS) s
 After the last timed step the results are written and `StopProfiling` is raised out of
 ``optimizer.step()`` (or the forward/backward that ended a manual step) to end the script.
 A watchdog thread stops a run that shows no step within ``no_step_s`` and says why.
+
+Beside this module: `_dataloader` (the DataLoader timer and what a batch is), `_precision`
+(autocast, GradScaler, torch.compile), `_loop` (manual updates, closures, the batch layout),
+`_ddp` (rank 0 of a ``torch.multiprocessing.spawn`` run measures; the world size), `_results`
+and `_facts` (what is written at the end).
 """
 
 from __future__ import annotations

@@ -133,9 +133,16 @@ def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
     return Scenario.from_dict(d, source=f"candidate {cand.label}"), scale
 
 
-def evaluate(scenario: Scenario, scale: float, replications: int, seed: int) -> Outcome:
-    """Run the replications in this process (each is small; the same seeds for every candidate)."""
-    runs = [run_summary(scenario, ss) for ss in replication_seeds(seed, replications)]
+def evaluate(scenario: Scenario, scale: float, replications: int, seed: int,
+             scheduler: str | None = None) -> Outcome:
+    """Run the replications in this process (each is small; the same seeds for every candidate),
+    or on the Dask scheduler at `scheduler` (the same runs, in the same order)."""
+    if scheduler is None:
+        runs = [run_summary(scenario, ss) for ss in replication_seeds(seed, replications)]
+    else:
+        from simulator.replicate import run_replications
+
+        runs = run_replications([scenario], replications, seed, scheduler=scheduler)[0]
     ttr = np.array([r["makespan_hours"] * scale if r["tasks_held"] == 0 and
                     r["tasks_completed"] == r["tasks"] else math.inf for r in runs], dtype=float)
     finite = ttr[np.isfinite(ttr)]

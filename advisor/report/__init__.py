@@ -6,11 +6,13 @@ time against the checkpoint interval, a what-if on backfill, and every assumptio
 more for the figures:
 
 * time-to-results: `plot_replications` replications of the chosen candidate's scenario (the
-  scenario `recommend` simulated, from `advisor.recommend.evaluate.scenario_for`, with the same
-  seeds: the first `replications` of them are the runs `recommend` chose by);
-* checkpointing: Daly's T_w(τ) from `simulator.theory` with the recommendation's mean time to
-  eviction, checkpoint and restart costs, plus a few simulated intervals of one job alone on one
-  GPU (exit-driven checkpoints, as the submit file does them);
+  scenario `recommend` simulated, built from the recommendation's plan by
+  `advisor.recommend.plan.plan_scenario`, with the same seeds: the first `replications` of them
+  are the runs `recommend` chose by);
+* checkpointing: Daly's T_w(τ) from `simulator.theory` with the mean time to eviction, checkpoint
+  and restart costs the recommendation explains (its checkpoint story, or its Daly numbers with
+  backfill when the request does not checkpoint), plus a few simulated intervals of one job alone
+  on one GPU (exit-driven checkpoints, as the submit file does them);
 * what-if: the chosen request against the same with `+is_resumable` flipped (taken from the
   candidates `recommend` simulated, with common random numbers; simulated here when it is not
   among them).
@@ -35,6 +37,7 @@ from advisor.output import atomic_write
 from advisor.recommend import DEFAULT_BACKGROUND_LOAD, Evaluated, Recommendation, recommend
 from advisor.recommend.candidates import Candidate, Space
 from advisor.recommend.evaluate import evaluate
+from advisor.recommend.plan import Plan, plan_scenario
 from advisor.report import html as h
 from advisor.report import plots
 from advisor.report.model import (
@@ -51,7 +54,7 @@ from simulator.catalog import Catalog, load_catalog
 from simulator.pool import Pool, load_pool
 from simulator.replicate import interval, replication_seeds, run_summary
 from simulator.scenario import Scenario
-from simulator.theory import daly_interval, exit_driven_optimum
+from simulator.theory import exit_driven_optimum
 
 DEFAULT_PLOT_REPLICATIONS = 20
 SECTION_IDS = ("verdict", "submit-file", "fit-table", "time-to-results", "checkpoint", "whatif",
@@ -164,11 +167,12 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
     figs: dict[str, plots.Figure] = {}
     chosen = rec.chosen
     if rec.request is not None and chosen is not None and chosen.outcome is not None:
-        space = rec.space
-        assert space is not None
+        plan = rec.plan
+        assert plan is not None and plan.space is not None
+        space = plan.space
         c = chosen.candidate
         phase(1, f"time-to-results: {plot_replications} replications")
-        scn, scale = rec.scenario_for(c)
+        scn, scale = plan_scenario(plan, c)
         dist = simulate_time_to_results(scn, scale, plot_replications, seed)
         if dist.values_hours:
             figs["ttr"] = plots.time_to_results(
@@ -190,8 +194,8 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
                 daly_interval_hours=ckpt["daly_interval_hours"], guidance_hours=ckpt.get("guidance"),
                 simulated=points, hypothetical=ckpt["hypothetical"])
         phase(3, "what-if: backfill, busier pool")
-        whatifs = [_backfill_whatif(rec, space, pool, replications, seed)]
-        busier = _busier_whatif(rec, background_load, replications, seed)
+        whatifs = [_backfill_whatif(rec, plan, replications, seed)]
+        busier = _busier_whatif(rec, plan, replications, seed)
         if busier is not None:
             whatifs.append(busier)
         shown = [w for w in whatifs if w.variant is not None and w.variant.outcome is not None]
@@ -229,13 +233,10 @@ def _checkpoint_numbers(rec: Recommendation, space: Space, c: Candidate, pool: P
     story = rec.checkpoint
     daly = story.get("daly")
     hypothetical = daly is None
-    if daly is None:
-        mtte = space.mean_time_to_eviction(c.min_capability, True)
-        if mtte is None or not any(s.backfill_only for s in pool.slots):
+    if daly is None:        # the request does not checkpoint: what it would face as backfill
+        daly = rec.daly_with_backfill
+        if daly is None:
             return {"plot": False, "explanation": story.get("explanation", "")}
-        daly = {"mean_time_to_eviction_hours": mtte, "checkpoint_cost_hours": space.costs.cost_hours,
-                "restart_hours": space.costs.restart_hours,
-                "daly_interval_hours": daly_interval(space.costs.cost_hours, mtte)}
     work = job_work_hours(space, c, c.is_resumable or hypothetical)
     if work <= 0:
         return {"plot": False, "explanation": story.get("explanation", "")}
@@ -259,10 +260,10 @@ def _checkpoint_numbers(rec: Recommendation, space: Space, c: Candidate, pool: P
     }
 
 
-def _backfill_whatif(rec: Recommendation, space: Space, pool: Pool, replications: int,
-                     seed: int) -> WhatIf:
+def _backfill_whatif(rec: Recommendation, plan: Plan, replications: int, seed: int) -> WhatIf:
     chosen = rec.chosen
-    assert chosen is not None
+    assert chosen is not None and plan.space is not None
+    space, pool = plan.space, plan.pool
     c = chosen.candidate
     name = "without backfill" if c.is_resumable else "with backfill"
     q = ("without backfill (+is_resumable = false): only the shared GPUs" if c.is_resumable else
@@ -281,7 +282,7 @@ def _backfill_whatif(rec: Recommendation, space: Space, pool: Pool, replications
                         c.items_per_job, c.cpu_ok)
     if not space.considered(flipped.min_capability, flipped.is_resumable):
         return what(None, "none", "No GPU the request accepts is left without backfill.")
-    scn, scale = rec.scenario_for(flipped)
+    scn, scale = plan_scenario(plan, flipped)
     return what(Evaluated(flipped, evaluate(scn, scale, replications, seed)), "simulated here")
 
 
@@ -289,14 +290,15 @@ BUSIER_BY = 0.2          # the busier-pool what-if: other users' share of the sh
 BUSIEST = 0.9
 
 
-def _busier_whatif(rec: Recommendation, load: float, replications: int, seed: int) -> WhatIf | None:
+def _busier_whatif(rec: Recommendation, plan: Plan, replications: int, seed: int) -> WhatIf | None:
     """The recommended request while other users keep more of the shared GPUs busy."""
     chosen = rec.chosen
     assert chosen is not None
+    load = plan.background_load
     busier = min(BUSIEST, load + BUSIER_BY)
     if busier <= load:
         return None
-    scn, scale = rec.scenario_for(chosen.candidate, busier)
+    scn, scale = plan_scenario(plan, chosen.candidate, busier)
     variant = Evaluated(chosen.candidate, evaluate(scn, scale, replications, seed))
     return WhatIf("busier", f"busier pool ({busier:.0%})",
                   f"on a busier pool, other users keeping {busier:.0%} of the shared GPUs busy instead "

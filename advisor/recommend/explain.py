@@ -1,0 +1,238 @@
+"""The explain stage of `recommend`: from the simulated candidates to the recommendation.
+
+`explain(plan, evaluated)` chooses the best candidate (`simulate.choose`), turns it into the
+request (`Request`), the job (`jobfiles.plan_job`) and the expected time-to-results, and says why:
+a reason per request value, the verdict that follows from the chosen plan, the checkpoint story
+(Daly's optimum against the chosen interval and the pool's guidance) and every assumption. The
+result, `Recommendation`, is data: whoever shows it (the report) reads the numbers from it and
+simulates more of the same from its `plan`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from advisor.assess import Assessment
+from advisor.check.secrets import scrub_args
+from advisor.emit.quote import shell_command
+from advisor.recommend.candidates import Candidate, Space, describe_daly
+from advisor.recommend.evaluate import MAX_SIM_JOBS
+from advisor.recommend.jobfiles import plan_job
+from advisor.recommend.plan import Plan
+from advisor.recommend.simulate import Evaluated, choose
+from advisor.recommend.sizing import HOST_HEADROOM, Sizing
+from advisor.request import JobSpec, Request
+from advisor.units import fmt_hours
+from advisor.workload import Workload
+from simulator.pool import Pool
+
+
+@dataclass
+class Recommendation:
+    workload: str
+    pool: str
+    verdict: str
+    reasons: list[str]
+    request: Request | None
+    job: JobSpec | None
+    expected: dict[str, Any]
+    candidates: list[Evaluated]
+    objective: str
+    assumed: list[str]
+    checkpoint: dict[str, Any]       # the checkpoint story: interval, costs, Daly's numbers, text
+    assessment: Assessment
+    files: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)
+    command: str | None = None
+    data_dir: str | None = None     # the data the profiled script read (packed as an input)
+    data_plan: dict[str, Any] = field(default_factory=dict)   # inputs, outputs, quotas, GPU-hours
+    # What the candidates were simulated under (for reports that simulate more of the same, with
+    # `plan.plan_scenario(rec.plan, candidate)`):
+    plan: Plan | None = field(default=None, repr=False)
+    # Daly's numbers had the chosen request accepted backfill (its floor, evictable slots): the
+    # checkpoint trade-off a request that does not checkpoint would face there; None when the pool
+    # has no backfill or nothing evicts there.
+    daly_with_backfill: dict[str, Any] | None = None
+
+    @property
+    def chosen(self) -> Evaluated | None:
+        return next((e for e in self.candidates if e.chosen), None)
+
+    @property
+    def sizing(self) -> Sizing | None:
+        return None if self.plan is None else self.plan.sizing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload, "pool": self.pool, "verdict": self.verdict,
+            "reasons": self.reasons, "advice": self.assessment.advice,
+            "request": None if self.request is None else self.request.to_dict(),
+            "jobs": None if self.job is None else self.job.queue,
+            "items_per_job": None if self.job is None else self.job.items_per_job,
+            "expected": self.expected, "objective": self.objective,
+            "candidates": [e.to_dict() for e in self.candidates],
+            "checkpoint": self.checkpoint, "assumed": self.assumed, "why": self.why,
+            "files": self.files, "data_plan": self.data_plan,
+        }
+
+
+def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
+    """The recommendation for the plan, given every candidate simulated (marks the chosen one)."""
+    a = plan.assessment
+    assumed = list(plan.assumed)
+    empty = Recommendation(plan.workload.name, plan.pool.name, a.verdict, a.reasons, None, None, {},
+                           evaluated, plan.objective, assumed, {}, a, plan=plan)
+    if not plan.simulates:
+        return empty
+    best = choose(evaluated, plan.objective)
+    if best is None or best.outcome is None:
+        empty.reasons = a.reasons + ["No candidate finished all its jobs in the simulation."]
+        return empty
+    space, sizing, pool, workload = plan.space, plan.sizing, plan.pool, plan.workload
+    assert space is not None and sizing is not None
+    best.chosen = True
+    c = best.candidate
+    why = dict(sizing.reasons)
+    if c.min_capability and c.min_capability > (sizing.gate_capability or 0):
+        why["gpus_minimum_capability"] = _why_floor(plan, c)
+    request = chosen_request(plan, c)
+    jobs = math.ceil(workload.tasks / c.items_per_job)
+    considered = space.considered(c.min_capability, c.is_resumable)
+    slowest = max(space.job_hours(o, c.items_per_job) for o in considered)
+    tier = pool.tier(c.job_length) if c.job_length else None
+    if c.job_length:
+        why["job_length"] = (f"runs of up to {fmt_hours(slowest if not c.checkpoint_interval_hours else c.checkpoint_interval_hours)}"
+                             f" fit the {c.job_length} tier ({fmt_hours(tier.max_hours) if tier else '?'})")
+    if c.is_resumable:
+        why["is_resumable"] = "backfill on research groups' GPUs finished sooner in the simulation"
+    job, data = plan_job(workload, pool, request, sizing, c.items_per_job, jobs, slowest, tier, why)
+    verdict, reasons = _verdict(a, c)
+    reasons += [f"Talk to a facilitator: {f}." for f in data.facilitator]
+    ttr = best.outcome.time_to_results_hours
+    expected = {"time_to_results_hours": {"mean": ttr["mean"], "p90": ttr["p90"],
+                                          "ci95_low": ttr["ci95_low"], "ci95_high": ttr["ci95_high"]},
+                "jobs": jobs, "job_hours_on_slowest_gpu": slowest,
+                "goodput_fraction": best.outcome.goodput_fraction, "gpu_hours": round(data.gpu_hours, 1),
+                "evictions_per_job": best.outcome.evictions_per_task}
+    if best.outcome.scale > jobs / min(jobs, MAX_SIM_JOBS) * 1.000001:
+        assumed.append(f"a slice of the campaign was simulated ({best.outcome.scale:.3g} times less "
+                       "work: fewer jobs and checkpoint intervals) and the time scaled")
+    elif jobs > MAX_SIM_JOBS:
+        assumed.append(f"{MAX_SIM_JOBS:,} of the {jobs:,} jobs were simulated and the time scaled "
+                       "(throughput-bound regime)")
+    assumed.append(f"request_memory has {HOST_HEADROOM:.0%} headroom over the measured host peak"
+                   if workload.profile_data is not None else "memory, disk and GPU memory as stated in the workload")
+    backfill = any(s.backfill_only for s in pool.slots)
+    return Recommendation(workload.name, pool.name, verdict, reasons, request, job, expected,
+                          evaluated, plan.objective, assumed, checkpoint_story(space, c, pool), a,
+                          why=why, command=task_command(workload),
+                          data_dir=_profiled_data_path(workload), data_plan=data.to_dict(), plan=plan,
+                          daly_with_backfill=describe_daly(space, c.min_capability, True)
+                          if backfill else None)
+
+
+def chosen_request(plan: Plan, c: Candidate) -> Request:
+    """The submit-file request for candidate `c`: the sized resources and the candidate's policy."""
+    sizing = plan.sizing
+    assert sizing is not None
+    cap = max(c.min_capability, sizing.gate_capability or 0.0) or None
+    return Request(
+        request_cpus=sizing.request_cpus, request_memory_mb=sizing.request_memory_mb,
+        request_disk_mb=sizing.request_disk_mb, request_gpus=max(1, plan.workload.per_task.gpus),
+        gpus_minimum_capability=cap, gpus_minimum_memory_mb=sizing.gpus_minimum_memory_mb,
+        job_length=c.job_length, is_resumable=c.is_resumable,
+        checkpoint_interval_minutes=None if c.checkpoint_interval_hours is None
+        else round(c.checkpoint_interval_hours * 60),
+    )
+
+
+def _why_floor(plan: Plan, c: Candidate) -> str:
+    """Why the chosen capability floor is above the gate the request needs."""
+    gate = (plan.sizing.gate_capability if plan.sizing else None) or 0
+    fits = [o for o in plan.usable if o.capability >= gate]
+    kept = sum(o.shared + o.backfill for o in fits if o.capability >= c.min_capability)
+    total = sum(o.shared + o.backfill for o in fits)
+    return (f"the simulation finished sooner when slower GPUs (below "
+            f"{c.min_capability:g}) were left out, beyond the noise of the "
+            f"simulation; it costs {total - kept} of the {total} GPUs the job "
+            f"could run on (floor {gate:g})")
+
+
+def _verdict(a: Assessment, c: Candidate) -> tuple[str, list[str]]:
+    """The assessment's verdict, corrected by the plan the simulation chose."""
+    verdict, reasons = a.verdict, list(a.reasons)
+    if verdict == "htc-able-with-checkpointing" and c.checkpoint_interval_hours is None:
+        verdict = "htc-able"
+        reasons.insert(0, f"The simulation found a plan without checkpointing: on GPUs of capability "
+                       f"≥ {c.min_capability:g} every job fits the {c.job_length} tier, and this "
+                       "finished soonest.")
+    elif verdict == "htc-able" and c.checkpoint_interval_hours is not None and not a.facts.get("batching"):
+        reasons.insert(0, "Checkpointing is optional here, but it finished sooner in the simulation "
+                       "(backfill evictions then lose little work).")
+    return verdict, reasons
+
+
+def checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
+    """The chosen checkpoint interval, its costs, Daly's numbers where the slots evict, and why."""
+    story: dict[str, Any] = {"interval_minutes": None if c.checkpoint_interval_hours is None
+                             else round(c.checkpoint_interval_hours * 60),
+                             "cost_seconds": round(space.costs.cost_hours * 3600),
+                             "restart_seconds": round(space.costs.restart_hours * 3600)}
+    daly = describe_daly(space, c.min_capability, c.is_resumable)
+    if daly:
+        story["daly"] = daly
+    guidance = pool.checkpoint_guidance
+    if c.checkpoint_interval_hours is None:
+        story["explanation"] = ("No checkpointing: every job finishes within its tier "
+                                + ("and evictions cost less than checkpointing would."
+                                   if daly else "and the slots it uses are not preempted."))
+        return story
+    tau = c.checkpoint_interval_hours
+    text = f"Checkpoint every {fmt_hours(tau)}."
+    if daly:
+        text += (f" Daly's optimum for a mean time to eviction of {daly['mean_time_to_eviction_hours']:g} h "
+                 f"and a {daly['checkpoint_cost_hours'] * 3600:.0f} s checkpoint is "
+                 f"{fmt_hours(daly['daly_interval_hours'])}; the simulation under the tier limits "
+                 f"chose {fmt_hours(tau)}.")
+    else:
+        text += " No evictions on the slots it uses: the interval only has to keep each run inside its tier."
+    if guidance is not None:
+        lo, hi = guidance.min_hours, guidance.max_hours
+        advised = f"{pool.name}'s {lo:g}–{hi:g} h guidance"
+        if tau < lo:
+            text += (f" That is shorter than {advised}: the checkpoint is cheap "
+                     f"({space.costs.cost_hours * 3600:.0f} s), so frequent checkpoints cost little "
+                     "while evictions are frequent.")
+        elif tau > hi:
+            text += (f" That is longer than {advised}: nothing evicts these jobs, "
+                     "so each checkpoint only costs time"
+                     + (f"; keep it under the {guidance.hard_max_hours:g} h maximum."
+                        if guidance.hard_max_hours is not None else "."))
+        else:
+            text += f" That lies within {advised}."
+    story["explanation"] = text
+    return story
+
+
+def _profiled_data_path(workload: Workload) -> str | None:
+    data = (workload.profile_data or {}).get("data") or {}
+    return str(data["path"]) if data.get("path") else None
+
+
+def task_command(workload: Workload) -> str | None:
+    """For a profiled script: the command that runs it as profiled."""
+    prof = workload.profile_data
+    if prof is None or prof.get("mode", "torch") != "torch":
+        return None
+    script = Path(str(prof.get("script", "train.py"))).name
+    args, _found = scrub_args([str(a) for a in (prof.get("args") or [])])  # also older profiles
+    data = str((prof.get("data") or {}).get("path") or "")
+    if data and Path(data).name and Path(data).name != data:
+        # The job unpacks the data archive in its sandbox: the script reads it by its relative name.
+        local = Path(data).name
+        args = [local if a == data else a[:-len(data)] + local if a.endswith("=" + data) else a
+                for a in args]
+    return "python3 " + shell_command([script, *args])
