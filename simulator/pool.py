@@ -30,7 +30,7 @@ from simulator.validate import (
     string_list,
 )
 
-POOL_KEYS = ("name", "description", "scheduler", "tier_attribute", "slots", "cpu_slots", "tiers",
+POOL_KEYS = ("name", "title", "description", "scheduler", "tier_attribute", "slots", "cpu_slots", "tiers",
              "eviction", "data_rules", "fit_table", "limits", "source", "assumptions", "storage",
              "containers")
 # `storage`: per-user quotas of the pool's file systems; `containers`: the default image per torch
@@ -149,6 +149,17 @@ class Pool:
     source: str = ""
     storage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    title: str = ""   # how people name the pool in a sentence ("CHTC", "the OSPool")
+
+    @property
+    def display_name(self) -> str:
+        """The pool's name for sentences: its `title`, else its `name`."""
+        return self.title or self.name
+
+    @property
+    def possessive(self) -> str:
+        """`CHTC's`, `the OSPool's`: for guidance the pool publishes."""
+        return f"{self.display_name}'s"
 
     @property
     def total_gpus(self) -> int:
@@ -381,6 +392,7 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
     tier_attribute = m.get("tier_attribute")
     return Pool(
         name=name, slots=slots, tiers=tiers, cpu_slots=cpu,
+        title=_text(m, "title", ""),
         description=_text(m, "description", ""), scheduler=scheduler,
         tier_attribute=None if tier_attribute is None else string(tier_attribute, "tier_attribute"),
         data_rules=tuple(rules), fit_table=dict(fit_table), limits=dict(limits),

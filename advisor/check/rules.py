@@ -431,7 +431,7 @@ def _checkpoint_advice(pool: Pool) -> str:
     g = pool.checkpoint_guidance
     if g is None:
         return "checkpoint regularly"
-    return f"checkpoint every {g.min_hours:g}-{g.max_hours:g} h ({pool.name}'s guidance)"
+    return f"checkpoint every {g.min_hours:g}-{g.max_hours:g} h ({pool.possessive} guidance)"
 
 
 def _run_limit_hours(ctx: Context, tier_hours: float) -> float:

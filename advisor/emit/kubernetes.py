@@ -35,6 +35,11 @@ CONTAINER = "main"
 CHECKPOINT_MOUNT = "/checkpoints"
 IMAGE_PLACEHOLDER = "REPLACE-WITH-YOUR-IMAGE:latest"
 DEFAULT_BACKOFF = 3
+# Kueue (e.g. CERN's batch service): the Job names its namespace's LocalQueue in this label;
+# Kueue suspends it on creation and admits it when the ClusterQueue's quota covers what the pod
+# requests (limits count where requests are missing, so the GPU limit is the GPU request).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+DEFAULT_KUEUE_QUEUE = "user-queue"      # Kueue's documented example name: set yours
 
 
 def manifest_file_name(job: JobSpec) -> str:
@@ -171,7 +176,9 @@ def job_manifest(request: Request, job: JobSpec, pool: Pool) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "metadata": {"name": name, "annotations": annotations, "labels": {
+            **labels, KUEUE_QUEUE_LABEL: dns_name(str(job.extra.get("kueue_queue")
+                                                      or DEFAULT_KUEUE_QUEUE))}},
         "spec": spec,
     }
 
@@ -185,6 +192,10 @@ def render_kubernetes(request: Request, job: JobSpec, pool: Pool) -> str:
         "# GPUs come from NVIDIA's device plugin (nvidia.com/gpu); the node affinity, when present,",
         "# uses GPU Feature Discovery labels: drop it if your cluster does not publish them.",
     ]
+    header.append(f"# Kueue: label {KUEUE_QUEUE_LABEL} names the LocalQueue (kubectl get "
+                  "localqueues); its ClusterQueue must cover cpu, memory, ephemeral-storage and")
+    header.append("# nvidia.com/gpu, or drop the requests it does not cover. Without Kueue the "
+                  "label does nothing.")
     if job.queue > 1:
         header.append(f"# Indexed Job: {job.queue} tasks; $JOB_COMPLETION_INDEX = 0..{job.queue - 1} "
                       "(HTCondor's $(Process)); backoffLimitPerIndex needs Kubernetes >= 1.29.")

@@ -322,8 +322,10 @@ def _consume(out: ParsedLog, events: Iterator[Any], old_format: bool) -> None:
                     rest = text.find(" ", rest)
                 if (etype is not None and job is not None and rest >= 0
                         and stamp[4:5] == "-" and stamp[13:14] == ":"):
-                    eol = text.find("\n", rest)
-                    desc = text[rest + 1:eol if eol >= 0 else None]
+                    desc = ""  # only a transfer's description is read (`_apply`)
+                    if etype == FILE_TRANSFER:
+                        eol = text.find("\n", rest)
+                        desc = text[rest + 1:eol if eol >= 0 else None]
                 else:  # first sight of this type or job, or an unusual header
                     job = None
                     head = header(text)

@@ -201,7 +201,7 @@ def checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
         text += " No evictions on the slots it uses: the interval only has to keep each run inside its tier."
     if guidance is not None:
         lo, hi = guidance.min_hours, guidance.max_hours
-        advised = f"{pool.name}'s {lo:g}–{hi:g} h guidance"
+        advised = f"{pool.possessive} {lo:g}–{hi:g} h guidance"
         if tau < lo:
             text += (f" That is shorter than {advised}: the checkpoint is cheap "
                      f"({space.costs.cost_hours * 3600:.0f} s), so frequent checkpoints cost little "

@@ -145,7 +145,7 @@ def plan_inputs(workload: Workload, pool: Pool, items: int, jobs: int, sweep: bo
                                         "the dataset can live (or pack fewer, larger shards)")
                 entry["facilitator"] = over
         elif area == "facilitator":
-            why = f"{f.size_gb:g} GB per file is more than {pool.name}'s data rules move ({rule.how if rule else ''})"
+            why = f"{f.size_gb:g} GB per file is more than {pool.possessive} data rules move ({rule.how if rule else ''})"
             plan.facilitator.append(f"input {f.path}: {why}: talk to a facilitator; the job "
                                     "files name it but do not transfer it, and run.sh stops if it is missing")
             entry["facilitator"] = why

@@ -91,7 +91,7 @@ def minimum_cpus(pool: Pool | None) -> tuple[int, str]:
     `limits.min_request_cpus`, else HTCondor's default of 1."""
     least = pool.limits.get("min_request_cpus") if pool is not None else None
     if isinstance(least, int) and not isinstance(least, bool) and least >= 1:
-        return least, f"{pool.name}'s" if pool is not None else "HTCondor's"
+        return least, pool.possessive if pool is not None else "HTCondor's"
     return 1, "HTCondor's default"
 
 
