@@ -303,7 +303,7 @@ def test_formatting_and_formulas_are_imported_not_copied() -> None:
     import advisor.assess.rules as rules
     import advisor.commands.assess as cmd_assess
     import advisor.commands.recommend as cmd_recommend
-    import advisor.recommend.explain as recommend
+    recommend = importlib.import_module("advisor.recommend.explain")
     import advisor.report.sections as sections
 
     for module in (rules, cmd_assess, cmd_recommend, recommend, sections):
