@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -92,6 +93,11 @@ def batch_cluster(args: argparse.Namespace) -> Iterator[str | None]:
         return
     check_cluster_arguments(args)
     cls = _cluster_class(kind)
+    submit = "sbatch" if kind == "slurm" else "condor_submit"
+    if shutil.which(submit) is None:    # dask-jobqueue would only log the failed submits
+        raise DomainFailure(f"cannot start Dask workers on {kind} ({submit} is not on the PATH). "
+                            f"To fix: run on a {kind} submit node, or leave out --cluster to run "
+                            "here.", {"field": "--cluster", "value": kind})
     logs = tempfile.TemporaryDirectory(prefix="advisor-dask-jobs-")
     options: dict[str, Any] = dict(
         cores=args.worker_cores, memory=args.worker_memory, processes=1,

@@ -4,6 +4,17 @@ A pool comes from a shipped name (`chtc`, `ospool`), a YAML path, or an inline m
 scenario). `load_pool` validates every field; a bad value raises `ConfigError` naming the
 field, the value and the fix. Slots owned by a research group (`owner` other than `shared`) are
 reachable by other users only as evictable backfill (`+is_resumable`).
+
+What happens at an eviction and at a tier's limit (docs/DOMAIN.md §3; defaults below, each
+overridable in the pool file and in a scenario):
+
+* `eviction.grace_seconds`: SIGTERM to the job's top-level process, SIGKILL this long after
+  (600 s on every pool probed): the time a job has to save a checkpoint on SIGTERM;
+* `eviction.restart_delay_hours`: a distribution of the time from an eviction until the job can
+  run again (probes: typically 30–110 s, 11–430 s seen);
+* `limits.resumable_at_tier_limit`: `vacate` (an `+is_resumable` job at its tier's limit is
+  vacated and requeued, CHTC's execute points) or `hold` (held like every other job; the
+  default).
 """
 
 from __future__ import annotations
@@ -49,6 +60,16 @@ DEFAULT_SLOT_DISK_GB = 500.0
 SCHEDULERS = ("htcondor", "slurm", "kubernetes")
 # Where a pool file says how no slot class sits in servers: the common 8-GPU server.
 DEFAULT_GPUS_PER_SERVER = 8
+# What an eviction costs beyond the lost work (docs/DOMAIN.md §3, probe jobs of October 2026 on
+# CHTC and the OSPool: single runs, orders of magnitude). SIGKILL follows SIGTERM by 600 s.
+DEFAULT_GRACE_SECONDS = 600.0
+# Eviction to restart elsewhere: typically 30-110 s, 11-430 s seen. A lognormal with median
+# sqrt(30 x 110) = 57 s and sigma 0.8 puts 30-110 s at about +-0.8 sigma and 11-430 s near the 2nd
+# and 99th percentiles: mean 57 e^{0.32} = 78 s, cv sqrt(e^{0.64} - 1) = 0.95.
+DEFAULT_RESTART_DELAY = {"dist": "lognormal", "mean": 78.0 / 3600, "cv": 0.95,
+                         "source": "docs/DOMAIN.md §3: eviction to restart typically 30-110 s, 11-430 s seen"}
+EVICTION_POLICY_KEYS = ("grace_seconds", "restart_delay_hours", "source")
+TIER_LIMIT_ACTIONS = ("hold", "vacate")
 
 
 @dataclass(frozen=True)
@@ -150,6 +171,10 @@ class Pool:
     storage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     title: str = ""   # how people name the pool in a sentence ("CHTC", "the OSPool")
+    grace_seconds: float = DEFAULT_GRACE_SECONDS         # SIGTERM to SIGKILL at an eviction
+    restart_delay: Distribution | None = field(           # eviction to runnable again (hours)
+        default_factory=lambda: parse_distribution(DEFAULT_RESTART_DELAY, "eviction.restart_delay_hours"))
+    resumable_at_tier_limit: str = "hold"                 # `vacate`: requeue +is_resumable jobs
 
     @property
     def display_name(self) -> str:
@@ -337,15 +362,19 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
     eviction = m.get("eviction") or {}
     mapping(eviction, "eviction", "{owned: {time_to_eviction: {dist: exponential, mean: 8}}}")
     for k in eviction:
-        if k not in ("shared", "owned"):
-            raise ConfigError(f"eviction.{k}", eviction[k], "is not a slot class.",
-                              "use `shared` or `owned` (or set `eviction` on a slot).",
-                              suggestions=nearest(str(k), ("shared", "owned")))
+        if k not in ("shared", "owned", *EVICTION_POLICY_KEYS):
+            raise ConfigError(f"eviction.{k}", eviction[k], "is not a slot class or an eviction key.",
+                              "use `shared` or `owned` (or set `eviction` on a slot), or one of: "
+                              f"{', '.join(EVICTION_POLICY_KEYS)}.",
+                              suggestions=nearest(str(k), ("shared", "owned", *EVICTION_POLICY_KEYS)))
+    grace, delay = eviction_policy(eviction, "eviction", DEFAULT_GRACE_SECONDS,
+                                   parse_distribution(DEFAULT_RESTART_DELAY, "eviction.restart_delay_hours"))
     slots_raw = m.get("slots")
     if not isinstance(slots_raw, list) or not slots_raw:
         raise ConfigError("slots", slots_raw, "must be a non-empty list of GPU slot classes.",
                           "write slots: [{gpu: A100-SXM4-80GB, count: 32}].")
-    slots = tuple(_parse_slot(s, i, catalog, eviction) for i, s in enumerate(slots_raw))
+    slot_eviction = {k: v for k, v in eviction.items() if k in ("shared", "owned")}
+    slots = tuple(_parse_slot(s, i, catalog, slot_eviction) for i, s in enumerate(slots_raw))
     labels = [s.label for s in slots]
     for i, lab in enumerate(labels):
         if lab in labels[:i]:
@@ -401,7 +430,28 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
                                "{home: {quota_gb: 40, source: ...}}"),
         containers=_named_entries(m.get("containers"), "containers", CONTAINER_KEYS,
                                   "{cuda13: {image: docker://pytorch/pytorch:TAG, min_capability: 7.5}}"),
+        grace_seconds=grace, restart_delay=delay,
+        resumable_at_tier_limit=choice(limits.get("resumable_at_tier_limit"),
+                                       "limits.resumable_at_tier_limit", TIER_LIMIT_ACTIONS,
+                                       default="hold",
+                                       fix="use vacate (an +is_resumable job at its tier's limit is "
+                                       "vacated and requeued) or hold."),
     )
+
+
+def eviction_policy(m: Mapping[str, Any], where: str, grace_default: float,
+                    delay_default: Distribution | None) -> tuple[float, Distribution | None]:
+    """`grace_seconds` and `restart_delay_hours` of an `eviction` mapping (a pool's or a
+    scenario's), each falling back to the given default; `restart_delay_hours: none` (or 0) is
+    an immediate requeue."""
+    grace = number(m.get("grace_seconds"), join(where, "grace_seconds"), default=grace_default,
+                   minimum=0, maximum=86_400, unit=" s")
+    delay = delay_default
+    if "restart_delay_hours" in m:
+        spec = m["restart_delay_hours"]
+        delay = None if spec == 0 else parse_distribution(spec, join(where, "restart_delay_hours"),
+                                                          allow_none=True)
+    return grace, delay
 
 
 def _named_entries(raw: Any, where: str, keys: tuple[str, ...], example: str) -> dict[str, dict[str, Any]]:

@@ -86,7 +86,9 @@ class Request:
     `request_gpus` is GPUs per job (0: a CPU job). `gpus_minimum_capability` and
     `gpus_minimum_memory_mb` are floors on the GPUs a job may match (None: no floor).
     `job_length` names one of the pool's length tiers (None: the pool's default);
-    `is_resumable` lets the job run as backfill on owned GPUs. `checkpoint_interval_minutes`
+    `is_resumable` makes the job *eligible* for backfill on owned GPUs (it may still land on a
+    shared GPU); `requires_backfill` forces it there (HTCondor `requirements =
+    TARGET.BackfillSlot =?= true`, docs/DOMAIN.md §3) and needs `is_resumable`. `checkpoint_interval_minutes`
     is None for a job that does not checkpoint. `retry_request_memory_mb` is HTCondor's
     memory for a re-run after the job went over `request_memory_mb`. `cpu_ok` lets the job
     run on CPU slots, where a mean-sized task takes `cpu_hours` core-hours (the simulator's
@@ -106,9 +108,10 @@ class Request:
     retry_request_memory_mb: float | None = None
     cpu_ok: bool = False
     cpu_hours: float | None = None
+    requires_backfill: bool = False
 
     # In `to_dict` only when set (the JSON contract predates them).
-    OPTIONAL_KEYS = ("retry_request_memory_mb", "cpu_ok", "cpu_hours")
+    OPTIONAL_KEYS = ("retry_request_memory_mb", "cpu_ok", "cpu_hours", "requires_backfill")
 
     def __post_init__(self) -> None:
         for name in ("request_memory_mb", "request_disk_mb", "gpus_minimum_memory_mb",
@@ -119,7 +122,7 @@ class Request:
     def from_gb(cls, *, gpus: int = 1, cpus: int = 1, memory_gb: float = 1.0,
                 gpu_memory_gb: float = 0.0, disk_gb: float = 0.0, min_capability: float = 0.0,
                 job_length: str | None = None, is_resumable: bool = False, cpu_ok: bool = False,
-                cpu_hours: float | None = None) -> Request:
+                cpu_hours: float | None = None, requires_backfill: bool = False) -> Request:
         """A request in the scenario file's words (GiB; 0 for "no floor"). The defaults are the
         scenario file's."""
         return cls(request_cpus=cpus, request_memory_mb=gib_to_mib(memory_gb),
@@ -127,7 +130,7 @@ class Request:
                    gpus_minimum_capability=min_capability or None,
                    gpus_minimum_memory_mb=gib_to_mib(gpu_memory_gb) or None,
                    job_length=job_length, is_resumable=is_resumable, cpu_ok=cpu_ok,
-                   cpu_hours=cpu_hours)
+                   cpu_hours=cpu_hours, requires_backfill=requires_backfill)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

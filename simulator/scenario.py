@@ -10,18 +10,42 @@ Keys (docs/DESIGN.md §4.3), times in hours unless the name says otherwise::
 
     name, description, seed, replications, warmup_hours, horizon_hours
     pool: chtc | path.yaml | {name, slots, tiers, ...}
-    eviction: {time_to_eviction: DIST | none}        # slots whose pool class names none
+    eviction: {time_to_eviction: DIST | none,        # slots whose pool class names none
+               grace_seconds, restart_delay_hours: DIST | none}   # default: the pool's
     owner_busy_hours: DIST | none     # how long a returning owner keeps an owned GPU (none: 0)
     fair_share: {half_life_hours: 24} | none          # none: first come, first served
     workload:
       tasks, start_hours, arrival: DIST (absent: all at start_hours), work_hours: DIST,
       reference_gpu, speed: {GPU: factor}, user,
       request: {gpus, cpus, memory_gb, gpu_memory_gb, disk_gb, min_capability,
-                job_length, is_resumable, cpu_ok, cpu_hours},
+                job_length, is_resumable, requires_backfill, cpu_ok, cpu_hours},
       checkpoint: {mode: periodic | exit | none, interval_minutes, cost_seconds,
-                   restart_seconds, transfer_seconds}
+                   restart_seconds, transfer_seconds, size_gb, restart_gap_seconds,
+                   saves_on_sigterm}
     background: one mapping or a list of them:
       {name, users, arrival: DIST, work_hours: DIST, request: {...}}
+
+HTCondor's run-time behaviour (docs/DOMAIN.md §3, probe jobs of October 2026; each default
+below names that source):
+
+* `checkpoint.restart_gap_seconds` (default 3.5): an exit 85 restarts the job in place, in the
+  same sandbox on the same host, 0-7 s later, with no new match;
+* `checkpoint.transfer_seconds`: moving the checkpoint files at that restart and after an
+  eviction; default from `checkpoint.size_gb` (about 1 s per 100 MB, 5 s per GB: 0.56 s +
+  4.44 s/GB), 0 when neither is given. `restart_seconds` is the program's own reload;
+* `checkpoint.saves_on_sigterm` (default false): the program saves a checkpoint when evicted
+  (SIGTERM) *and* the submit file keeps it (`when_to_transfer_output = ON_EXIT_OR_EVICT` with the
+  checkpoint directory in `transfer_output_files`); otherwise the save on SIGTERM is lost and
+  the job restarts from its last planned checkpoint;
+* `eviction.grace_seconds` (default the pool's, 600): SIGTERM to SIGKILL; a save on SIGTERM
+  longer than this is killed and lost;
+* `eviction.restart_delay_hours` (default the pool's: lognormal, mean 78 s, cv 0.95): eviction
+  to runnable again (typically 30-110 s, 11-430 s seen);
+* `workload.request.requires_backfill` (`requirements = TARGET.BackfillSlot =?= true`): only
+  owned GPUs, as backfill; needs `is_resumable`, which alone makes a job *eligible* for backfill
+  without forcing it there;
+* `pool.limits.resumable_at_tier_limit`: what happens to an `is_resumable` job at its tier's
+  limit (CHTC: `vacate`, requeued; else `hold`).
 
 Speed factors: a GPU's factor is its throughput relative to `workload.reference_gpu`; by
 default the catalog's typical-training-mix ratio (`Catalog.training_speed`: a share
@@ -45,7 +69,7 @@ from simulator.distributions import Distribution, parse_distribution
 from simulator.errors import ConfigError
 from simulator.files import read_yaml
 from simulator.overrides import set_key
-from simulator.pool import Pool, SlotClass, load_pool
+from simulator.pool import Pool, SlotClass, eviction_policy, load_pool
 from simulator.request import Request
 from simulator.validate import REQUIRED, boolean, choice, join, known_keys, mapping, number, string
 
@@ -56,10 +80,17 @@ WORKLOAD_KEYS = ("name", "user", "tasks", "start_hours", "arrival", "work_hours"
                  "speed", "request", "checkpoint", "source")
 BACKGROUND_KEYS = ("name", "users", "arrival", "work_hours", "request", "source")
 REQUEST_KEYS = ("gpus", "cpus", "memory_gb", "gpu_memory_gb", "disk_gb", "min_capability",
-                "job_length", "is_resumable", "cpu_ok", "cpu_hours")
+                "job_length", "is_resumable", "requires_backfill", "cpu_ok", "cpu_hours")
 CHECKPOINT_KEYS = ("mode", "interval_minutes", "cost_seconds", "restart_seconds",
-                   "transfer_seconds", "source")
-EVICTION_KEYS = ("time_to_eviction", "source", "assumption")
+                   "transfer_seconds", "size_gb", "restart_gap_seconds", "saves_on_sigterm",
+                   "source")
+EVICTION_KEYS = ("time_to_eviction", "grace_seconds", "restart_delay_hours", "source", "assumption")
+# docs/DOMAIN.md §3 (probe jobs, October 2026): an exit 85 restarts in place 0-7 s later (the
+# midpoint is the default); a 100 MB checkpoint adds about 1 s to the restart, 1 GB about 5 s
+# (a line through both: 0.56 s + 4.44 s per GB).
+DEFAULT_RESTART_GAP_SECONDS = 3.5
+TRANSFER_FIXED_SECONDS = 5.0 / 9.0
+TRANSFER_SECONDS_PER_GB = 40.0 / 9.0
 FAIR_SHARE_KEYS = ("half_life_hours",)
 DEFAULT_HALF_LIFE_HOURS = 24.0  # HTCondor PRIORITY_HALFLIFE default: 86400 s
 MAX_REPLICATIONS = 100_000      # the most replications a scenario (or `simulate -r`) may ask for
@@ -72,8 +103,8 @@ class CheckpointMode(enum.Enum):
     PERIODIC: in place, every `interval` of useful work the job writes a checkpoint (cost
       `cost`) and carries on (Daly's model).
     EXIT: exit-driven (HTCondor `checkpoint_exit_code`): after `interval` of useful work the job
-      writes a checkpoint, exits and is queued again; it must be matched again and pays the
-      restart cost on its next start. Each run is short, so length tiers do not bite.
+      writes a checkpoint and exits 85; HTCondor restarts it in place (docs/DOMAIN.md §3; the
+      engine's docstring says how the restart and the tier clock are modelled).
     """
 
     NONE = "none"
@@ -87,6 +118,9 @@ class Checkpoint:
     interval_hours: float | None = None
     cost_hours: float = 0.0
     restart_hours: float = 0.0  # restart plus checkpoint transfer, paid on every start but the first
+    transfer_hours: float = 0.0     # the checkpoint transfer alone (part of restart_hours)
+    restart_gap_hours: float = DEFAULT_RESTART_GAP_SECONDS / 3600  # exit 85 to the in-place restart
+    saves_on_sigterm: bool = False  # a save on an eviction's SIGTERM survives (ON_EXIT_OR_EVICT)
 
 
 NO_CHECKPOINT = Checkpoint()
@@ -126,6 +160,8 @@ class Scenario:
     eviction_given: bool = False
     owner_busy_hours: Distribution | None = None
     fair_share_half_life_hours: float | None = DEFAULT_HALF_LIFE_HOURS
+    grace_seconds: float = 600.0                 # the pool's unless the scenario's eviction says
+    restart_delay: Distribution | None = None    # eviction to runnable again (hours); None: at once
     seed: int = 1
     replications: int = 20
     warmup_hours: float = 0.0
@@ -175,6 +211,10 @@ class Scenario:
             return slot.time_to_eviction
         return self.eviction
 
+    @property
+    def grace_hours(self) -> float:
+        return self.grace_seconds / 3600.0
+
     def speed(self, gpu: str) -> float:
         return dict(self.speed_factors)[gpu]
 
@@ -216,7 +256,15 @@ def _request(raw: Any, where: str, pool: Pool) -> Request:
         is_resumable=_bool(m, "is_resumable", where, False),
         cpu_ok=_bool(m, "cpu_ok", where, False),
         cpu_hours=_number(m, "cpu_hours", where, None, positive=True, hi=1e7),
+        requires_backfill=_bool(m, "requires_backfill", where, False),
     )
+    if req.requires_backfill and not req.is_resumable:
+        raise ConfigError(f"{where}.requires_backfill", True, "needs is_resumable: backfill slots "
+                          "match only +is_resumable jobs.", "add is_resumable: true, or drop "
+                          "requires_backfill to let the job run on shared GPUs.")
+    if req.requires_backfill and not any(s.backfill_only for s in pool.slots):
+        raise ConfigError(f"{where}.requires_backfill", True, f"pool {pool.name!r} has no backfill "
+                          "(owned) GPUs.", "drop requires_backfill, or add slots with an owner.")
     if req.cpu_ok and req.cpu_hours is None:
         raise ConfigError(f"{where}.cpu_hours", None, "is missing: cpu_ok needs the task's CPU time.",
                           "add cpu_hours (core-hours of a mean-sized task on one CPU core).")
@@ -238,13 +286,29 @@ def _checkpoint(raw: Any, where: str) -> Checkpoint:
         raise ConfigError(f"{where}.interval_minutes", None, f"is missing: mode {mode.value} needs it.",
                           "add interval_minutes, e.g. 60.")
     # seconds a checkpoint costs: zero is meaningful (a free checkpoint, an instant restart)
-    cost, restart, transfer = (number(m.get(k), f"{where}.{k}", default=0.0, minimum=0, maximum=1e7)
-                               for k in ("cost_seconds", "restart_seconds", "transfer_seconds"))
+    cost, restart = (number(m.get(k), f"{where}.{k}", default=0.0, minimum=0, maximum=1e7)
+                     for k in ("cost_seconds", "restart_seconds"))
+    size = number(m.get("size_gb"), f"{where}.size_gb", default=None, minimum=0, maximum=1e5)
+    transfer = number(m.get("transfer_seconds"), f"{where}.transfer_seconds",
+                      default=0.0 if size is None else transfer_seconds(size), minimum=0,
+                      maximum=1e7)
+    gap = number(m.get("restart_gap_seconds"), f"{where}.restart_gap_seconds",
+                 default=DEFAULT_RESTART_GAP_SECONDS, minimum=0, maximum=1e5)
     return Checkpoint(mode=mode,
                       interval_hours=None if mode is CheckpointMode.NONE or interval is None
                       else interval / 60.0,
                       cost_hours=cost / 3600.0,
-                      restart_hours=(restart + transfer) / 3600.0)
+                      restart_hours=(restart + transfer) / 3600.0,
+                      transfer_hours=transfer / 3600.0,
+                      restart_gap_hours=gap / 3600.0,
+                      saves_on_sigterm=boolean(m.get("saves_on_sigterm"), f"{where}.saves_on_sigterm",
+                                               default=False))
+
+
+def transfer_seconds(size_gb: float) -> float:
+    """Seconds a checkpoint of `size_gb` adds to a restart (docs/DOMAIN.md §3: about 1 s per
+    100 MB, 5 s per GB)."""
+    return TRANSFER_FIXED_SECONDS + TRANSFER_SECONDS_PER_GB * size_gb
 
 
 def pool_mapping(ref: Any) -> dict[str, Any]:
@@ -272,6 +336,7 @@ def _parse(raw: Any, source: str) -> Scenario:
         raise
 
     eviction, given = None, False
+    grace, delay = pool.grace_seconds, pool.restart_delay
     if "eviction" in m:
         given = True
         ev = m["eviction"]
@@ -280,6 +345,7 @@ def _parse(raw: Any, source: str) -> Scenario:
             known_keys(em, EVICTION_KEYS, "eviction")
             eviction = parse_distribution(em.get("time_to_eviction"), "eviction.time_to_eviction",
                                           allow_none=True)
+            grace, delay = eviction_policy(em, "eviction", grace, delay)
 
     half_life: float | None = DEFAULT_HALF_LIFE_HOURS
     if "fair_share" in m:
@@ -357,6 +423,7 @@ def _parse(raw: Any, source: str) -> Scenario:
     scenario = Scenario(
         pool=pool, workload=workload, background=tuple(backgrounds), eviction=eviction,
         eviction_given=given, fair_share_half_life_hours=half_life, seed=seed,
+        grace_seconds=grace, restart_delay=delay,
         owner_busy_hours=parse_distribution(m.get("owner_busy_hours"), "owner_busy_hours",
                                             allow_none=True),
         replications=number(m.get("replications"), "replications", default=20,

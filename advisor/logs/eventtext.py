@@ -51,19 +51,19 @@ class Clock:
 
     def __init__(self) -> None:
         self.year_shift = 0
-        self.minutes: dict[str, float] = {}  # 'YYYY-MM-DD HH:MM' -> seconds
+        self._minutes: dict[str, float] = {}
 
     def next_year(self) -> None:
         """Read the dates that follow as one year later (a year-less log ran past 31 December)."""
         self.year_shift += 1
-        self.minutes.clear()
+        self._minutes.clear()
 
     def seconds(self, stamp: str) -> float:
         key = stamp[:16]
-        base = self.minutes.get(key)
+        base = self._minutes.get(key)
         if base is None:
             base = seconds_of(key + ":00", self.year_shift)
-            self.minutes[key] = base
+            self._minutes[key] = base
         try:
             return base + int(stamp[17:19])
         except ValueError:

@@ -337,9 +337,7 @@ def _consume(out: ParsedLog, events: Iterator[Any], old_format: bool) -> None:
                     else:
                         etype, cluster, proc, stamp, desc = head
             counts[etype] = counts.get(etype, 0) + 1
-            base = clock.minutes.get(stamp[:16])  # Clock.seconds' cache, looked at here first
-            t = base + int(stamp[17:19]) if base is not None and stamp[17:19].isdigit() else (
-                clock.seconds(stamp))
+            t = clock.seconds(stamp)
             if old_format and last_t is not None and t < last_t - YEAR_WRAP_S:
                 clock.next_year()  # the log ran past 31 December
                 t = clock.seconds(stamp)
