@@ -14,9 +14,29 @@ write of δ hours; the last segment holds what is left (≤ τ) and also ends wi
 final checkpoint/output). An interruption loses the work since the last *completed* write
 (the whole segment in progress, including a write in progress). Lost work is computed
 arithmetically at the interruption time; no event is scheduled per checkpoint. Without
-checkpointing an interruption loses the whole run. In `exit` mode each run is one segment
-after which the job exits and is queued again. τ, δ and R are wall-clock hours on the GPU;
+checkpointing an interruption loses the whole run. τ, δ and R are wall-clock hours on the GPU;
 work is in reference-GPU hours, divided by the GPU's speed factor.
+
+**Exit 85** (`exit` mode, docs/DOMAIN.md §3): each run is one segment, after which the job exits
+85 and HOLDS ON to its slot: HTCondor restarts it in place, in the same sandbox on the same host,
+`restart_gap` later (0-7 s measured) and the new run pays the restart R (reload + checkpoint
+transfer). No re-match, no new start counted (`starts`), no wait; `checkpoint_exits` counts them.
+**The tier clock** is the claim's: the execute point's JobRuntimeGuarantee measures the job's
+time on the slot, and an in-place restart keeps the claim, so the clock keeps running from the
+claim's first start across exit-85 restarts; only a new match (after an eviction or a vacate)
+starts it again. The slot's eviction time is likewise drawn once per claim.
+
+**Tier limits**: a run reaching its tier's `max_hours` (counted from the claim's start) is held
+(`TIER_LIMIT`): work since the last write is lost and the job stays held; an `is_resumable` job
+in a pool whose `limits.resumable_at_tier_limit` is `vacate` (CHTC) is instead vacated and
+requeued like an eviction (a new match restarts its tier clock).
+
+**Evictions** (and vacates): SIGTERM, then SIGKILL `grace` later. A job whose submit file keeps
+a save on SIGTERM (`checkpoint.saves_on_sigterm`) writes a checkpoint (δ) on the slot, which it
+holds that long: when δ ≤ grace every bit of useful work done is kept; otherwise the save is
+killed at the grace and the work since the last planned checkpoint is lost. Without it the job
+exits at once and loses that work. The job then becomes runnable again after a restart delay
+drawn from `eviction.restart_delay_hours` (none: at once), and is matched again.
 
 **Interruptions**: on a slot with a time-to-eviction distribution a time is drawn (from that
 slot class's own random stream) whenever a job starts there; owned slots evict backfill jobs
@@ -70,7 +90,7 @@ from simulator.scenario import CheckpointMode, Request, Scenario
 from simulator.streams import Draws, spawn_streams
 
 # the codes as module constants: the per-run arithmetic reads them often
-FINISH, EXIT, EVICT, HOLD = RunEnd.FINISH, RunEnd.EXIT, RunEnd.EVICT, RunEnd.HOLD
+FINISH, EXIT, EVICT, HOLD, VACATE = RunEnd.FINISH, RunEnd.EXIT, RunEnd.EVICT, RunEnd.HOLD, RunEnd.VACATE
 WAITING, RUNNING, COMPLETED, HELD = State.WAITING, State.RUNNING, State.COMPLETED, State.HELD
 _NONE, _PERIODIC, _EXIT = Mode.NONE, Mode.PERIODIC, Mode.EXIT
 STATE_LABELS = np.array([s.label for s in State], dtype=object)
@@ -82,6 +102,7 @@ class EvictionCause(enum.Enum):
     OWNER_RETURNED = "owner_returned"
     OPPORTUNISTIC = "opportunistic"
     TIER_LIMIT = "tier_limit"
+    TIER_VACATE = "tier_vacate"   # an is_resumable job at its tier's limit, vacated and requeued
 
 
 class Engine:
@@ -102,6 +123,13 @@ class Engine:
         for s, ss in zip(self.slots, s_evict.spawn(n_slots), strict=True):
             self.evict_draws.append(Draws(s.eviction, np.random.default_rng(ss))
                                     if s.eviction is not None else None)
+        # the restart delays after evictions: the next child of the eviction stream, so the
+        # slots' own streams are those of a scenario without a delay
+        delay_ss = s_evict.spawn(1)[0]
+        self.delay_draws = (Draws(scenario.restart_delay, np.random.default_rng(delay_ss))
+                            if scenario.restart_delay is not None else None)
+        self.grace = scenario.grace_hours
+        self.vacate_resumable = pool.resumable_at_tier_limit == "vacate"
         self.owner_draws: list[Draws | None] = [
             Draws(scenario.owner_busy_hours, np.random.default_rng(ss))
             if s.owned and scenario.owner_busy_hours is not None else None
@@ -126,6 +154,10 @@ class Engine:
         self.kinds = [JobKind(scenario, w.request, workload_cpu_speed(scenario), ck.mode,
                               ck.interval_hours, ck.cost_hours, ck.restart_hours,
                               tier_index(w.request), n_slots, slot_max)]
+        # the workload's in-place restart (exit 85) and its save on SIGTERM (-1: none)
+        self.in_place_restart = ck.restart_gap_hours + ck.restart_hours
+        self.sigterm_save = ck.cost_hours if ck.saves_on_sigterm and ck.mode is not CheckpointMode.NONE \
+            else -1.0
         self.user_offset = [0]
         users = 1
         for b in scenario.background:
@@ -258,9 +290,28 @@ class Engine:
             self.busy_area[slot] += self.busy[slot] * (now - t0)
         busy_last[slot] = now
         self.busy[slot] += units
-        runs = jobs.runs[j]
-        restart = k.restart if runs > 0 else 0.0
-        jobs.runs[j] = runs + 1
+        restart = k.restart if jobs.runs[j] > 0 else 0.0
+        draws = self.evict_draws[slot]
+        evict_at = now + draws.next() if draws is not None else math.inf
+        if j < self.n:
+            tasks = self.tasks
+            tasks.wait[j] += now - jobs.enqueued[j]
+            starts = tasks.starts[j]
+            if starts == 0:
+                tasks.first_start[j] = now
+            tasks.starts[j] = starts + 1
+            tasks.gpu_types[j] |= 1 << self.slot_type[slot]
+            tasks.state[j] = RUNNING
+        if self.trace is not None:
+            self.trace.append((now, "start", j, slot, units, ""))
+        self._begin(j, k, slot, now, restart, now, evict_at)
+
+    def _begin(self, j: int, k: JobKind, slot: int, now: float, restart: float, claim: float,
+               evict_at: float) -> None:
+        """Schedule the end of the run that begins `now` on `slot` (a new start, or an in-place
+        restart of the claim that began at `claim`)."""
+        jobs = self.jobs
+        jobs.runs[j] += 1
         wall = jobs.work[j] - jobs.progress[j]
         wall = wall / k.speed[slot] if wall > 0.0 else 0.0
         mode = k.mode
@@ -277,26 +328,14 @@ class Engine:
         else:
             length = restart + wall + (k.delta if wall > 0.0 else 0.0)
             end = FINISH
-        cap = k.max_hours[slot]
+        cap = claim + k.max_hours[slot] - now     # the tier clock runs from the claim's start
         if cap < length:
-            length, end = cap, HOLD
-        draws = self.evict_draws[slot]
-        if draws is not None:
-            tte = draws.next()
-            if tte < length:
-                length, end = tte, EVICT
-        if j < self.n:
-            tasks = self.tasks
-            tasks.wait[j] += now - jobs.enqueued[j]
-            starts = tasks.starts[j]
-            if starts == 0:
-                tasks.first_start[j] = now
-            tasks.starts[j] = starts + 1
-            tasks.gpu_types[j] |= 1 << self.slot_type[slot]
-            tasks.state[j] = RUNNING
-        if self.trace is not None:
-            self.trace.append((now, "start", j, slot, units, ""))
-        run: Run = (j, slot, now, wall, restart, end)
+            length, end = cap, (VACATE if k.resumable and self.vacate_resumable else HOLD)
+        if evict_at - now < length:
+            length, end = evict_at - now, EVICT
+        if (end == EVICT or end == VACATE) and j < self.n and self.sigterm_save >= 0.0:
+            length += min(self.sigterm_save, self.grace)  # the save on SIGTERM holds the slot
+        run: Run = (j, slot, now, wall, restart, end, claim, evict_at)
         self.env.timeout(length, run).callbacks.append(self._run_end)
 
     def _split(self, k: JobKind, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
@@ -316,20 +355,37 @@ class Engine:
         return done * tau, useful, restart + done * delta + (rem - useful)
 
     def _run_end(self, ev: Any) -> None:
-        j, slot, started, wall, restart, planned = ev.value
+        j, slot, started, wall, restart, planned, claim, evict_at = ev.value
         now = self.env.now
         jobs = self.jobs
         q = self.queues[jobs.queue[j]]
         k = self.kinds[q.kind]
         units = k.units[slot]
         elapsed = now - started
+        task = j < self.n
+        if planned == EXIT:   # exit 85: the job keeps its claim and restarts in place
+            jobs.progress[j] += k.tau * k.speed[slot]
+            if task:
+                tasks = self.tasks
+                tasks.good[j] += k.tau * units
+                tasks.overhead[j] += (elapsed - k.tau) * units
+                tasks.checkpoint_exits[j] += 1
+            if self.trace is not None:
+                self.trace.append((now, "end", j, slot, units, "checkpoint_exit"))
+                self.trace.append((now, "restart_in_place", j, slot, units, ""))
+            self._begin(j, k, slot, now, self.in_place_restart, claim, evict_at)
+            return
         if planned == FINISH:
             over = elapsed - wall
             kept, lost, over = wall, 0.0, over if over > 1e-9 * (1.0 + elapsed) else 0.0
             jobs.progress[j] = jobs.work[j]
         else:
-            if planned == EXIT:
-                kept, lost, over = k.tau, 0.0, elapsed - k.tau
+            if task and planned != HOLD and self.sigterm_save >= 0.0:   # SIGTERM: save
+                held = min(self.sigterm_save, self.grace)
+                kept, lost, over = self._split(k, elapsed - held, wall, restart)
+                if self.sigterm_save <= self.grace:   # the save finished before SIGKILL
+                    kept, lost = kept + lost, 0.0
+                over += held
             else:
                 kept, lost, over = self._split(k, elapsed, wall, restart)
             jobs.progress[j] += kept * k.speed[slot]
@@ -341,19 +397,20 @@ class Engine:
         busy_last[slot] = now
         self.busy[slot] -= units
         end = planned
-        if end == EVICT:
-            owner = self.owner_draws[slot]
+        if end == EVICT or end == VACATE:
+            owner = self.owner_draws[slot] if end == EVICT else None
             if owner is not None:
                 self.mm.free[slot] -= units  # the owner's own work holds the GPUs for a while
                 self.env.timeout(owner.next(), (slot, units)).callbacks.append(self._owner_leaves)
+            end = EVICT
             evictions = jobs.evictions[j] + 1
             jobs.evictions[j] = evictions
             if evictions >= self.max_evictions:
                 end = HOLD
         if self.trace is not None:
-            why = ("finish", "checkpoint_exit", self.cause[slot].value, EvictionCause.TIER_LIMIT.value)
+            why = ("finish", "checkpoint_exit", self.cause[slot].value, EvictionCause.TIER_LIMIT.value,
+                   EvictionCause.TIER_VACATE.value)
             self.trace.append((now, "end", j, slot, units, why[planned]))
-        task = j < self.n
         tasks = self.tasks
         if task:
             if self.slot_is_cpu[slot]:
@@ -368,24 +425,30 @@ class Engine:
                     tasks.finish[j] = now
                     tasks.state[j] = COMPLETED
                 else:
-                    if planned == EVICT:
+                    if planned == EVICT or planned == VACATE:
                         tasks.evictions[j] += 1
                     tasks.holds[j] += 1
                     tasks.state[j] = HELD
                 self.terminal += 1
                 if self.terminal == self.n and not self.stop.triggered:
                     self.stop.succeed()
-        else:
+        else:   # evicted or vacated: runnable again after the restart delay
             if task:
-                if end == EVICT:
-                    tasks.evictions[j] += 1
-                else:
-                    tasks.checkpoint_exits[j] += 1
+                tasks.evictions[j] += 1
                 tasks.state[j] = WAITING
                 self._waiting_change(1, now)
             jobs.enqueued[j] = now
-            self.mm.push(q, jobs.seq[j])
+            if self.delay_draws is None:
+                self.mm.push(q, jobs.seq[j])
+            else:
+                self.env.timeout(self.delay_draws.next(), j).callbacks.append(self._requeue)
         self._dispatch(now)
+
+    def _requeue(self, ev: Any) -> None:
+        """An evicted job's restart delay is over: back in its queue, in its old place."""
+        j: int = ev.value
+        self.mm.push(self.queues[self.jobs.queue[j]], self.jobs.seq[j])
+        self._dispatch(self.env.now)
 
     def _owner_leaves(self, ev: Any) -> None:
         slot, units = ev.value

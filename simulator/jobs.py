@@ -40,14 +40,16 @@ class RunEnd(enum.IntEnum):
     """How a run ends, known when it starts (the earliest of these)."""
 
     FINISH = 0  # the job's work is done
-    EXIT = 1  # exit-driven checkpoint: the job leaves the slot and queues again
+    EXIT = 1  # exit-driven checkpoint (exit 85): the job restarts in place on the same slot
     EVICT = 2  # the slot's time to eviction came first
-    HOLD = 3  # the run reached its tier's (or the CPU slots') maximum hours
+    HOLD = 3  # the run reached its tier's (or the CPU slots') maximum hours: held
+    VACATE = 4  # the same for an is_resumable job where the pool vacates and requeues it
 
 
 # A run in progress, carried by the event that ends it:
-# (job, slot class, start time, useful wall hours left at the start, restart cost, how it ends).
-Run = tuple[int, int, float, float, float, RunEnd]
+# (job, slot class, start time, useful wall hours left at the start, restart cost, how it ends,
+# when the claim began (the tier clock), when the slot evicts the claim (inf: never)).
+Run = tuple[int, int, float, float, float, RunEnd, float, float]
 
 
 def column(code: str, initial: float) -> Any:

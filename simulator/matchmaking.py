@@ -99,6 +99,8 @@ def why_not(pool: Pool, request: Request, slot_index: int) -> str | None:
         return f"only {s.count} GPUs"
     if s.backfill_only and not request.is_resumable:
         return f"owned by {s.owner} (backfill needs is_resumable)"
+    if request.requires_backfill and not s.backfill_only:
+        return "a shared GPU (the job requires backfill slots)"
     return None
 
 
@@ -116,7 +118,7 @@ def eligible(scenario: Scenario, request: Request, cpu_speed: float | None = Non
     out = [Eligible(i, request.gpus, speeds[pool.slots[i].gpu], not pool.slots[i].backfill_only)
            for _, _, i in sorted(found)]
     cpu = pool.cpu_slots
-    if (request.cpu_ok and cpu is not None and cpu_speed is not None
+    if (request.cpu_ok and cpu is not None and cpu_speed is not None and not request.requires_backfill
             and request.memory_gb <= request.cpus * cpu.memory_gb and request.cpus <= cpu.count):
         out.append(Eligible(len(pool.slots), request.cpus, cpu_speed, False, is_gpu=False))
     return out
@@ -235,6 +237,7 @@ class JobKind:
         self.delta = delta
         self.restart = restart
         self.tier = tier_index
+        self.resumable = request.is_resumable
 
 
 class Matchmaker:

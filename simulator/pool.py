@@ -11,7 +11,9 @@ overridable in the pool file and in a scenario):
 * `eviction.grace_seconds`: SIGTERM to the job's top-level process, SIGKILL this long after
   (600 s on every pool probed): the time a job has to save a checkpoint on SIGTERM;
 * `eviction.restart_delay_hours`: a distribution of the time from an eviction until the job can
-  run again (probes: typically 30–110 s, 11–430 s seen);
+  run again (probes: typically 30–110 s, 11–430 s seen; the shipped pools name
+  `DEFAULT_RESTART_DELAY`). A pool file that names none has none, an idealised pool like its
+  generous slot defaults, so that the closed forms of `simulator.theory` hold on it;
 * `limits.resumable_at_tier_limit`: `vacate` (an `+is_resumable` job at its tier's limit is
   vacated and requeued, CHTC's execute points) or `hold` (held like every other job; the
   default).
@@ -172,8 +174,7 @@ class Pool:
     containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     title: str = ""   # how people name the pool in a sentence ("CHTC", "the OSPool")
     grace_seconds: float = DEFAULT_GRACE_SECONDS         # SIGTERM to SIGKILL at an eviction
-    restart_delay: Distribution | None = field(           # eviction to runnable again (hours)
-        default_factory=lambda: parse_distribution(DEFAULT_RESTART_DELAY, "eviction.restart_delay_hours"))
+    restart_delay: Distribution | None = None             # eviction to runnable again (hours)
     resumable_at_tier_limit: str = "hold"                 # `vacate`: requeue +is_resumable jobs
 
     @property
@@ -367,8 +368,7 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
                               "use `shared` or `owned` (or set `eviction` on a slot), or one of: "
                               f"{', '.join(EVICTION_POLICY_KEYS)}.",
                               suggestions=nearest(str(k), ("shared", "owned", *EVICTION_POLICY_KEYS)))
-    grace, delay = eviction_policy(eviction, "eviction", DEFAULT_GRACE_SECONDS,
-                                   parse_distribution(DEFAULT_RESTART_DELAY, "eviction.restart_delay_hours"))
+    grace, delay = eviction_policy(eviction, "eviction", DEFAULT_GRACE_SECONDS, None)
     slots_raw = m.get("slots")
     if not isinstance(slots_raw, list) or not slots_raw:
         raise ConfigError("slots", slots_raw, "must be a non-empty list of GPU slot classes.",

@@ -39,8 +39,9 @@ below names that source):
   the job restarts from its last planned checkpoint;
 * `eviction.grace_seconds` (default the pool's, 600): SIGTERM to SIGKILL; a save on SIGTERM
   longer than this is killed and lost;
-* `eviction.restart_delay_hours` (default the pool's: lognormal, mean 78 s, cv 0.95): eviction
-  to runnable again (typically 30-110 s, 11-430 s seen);
+* `eviction.restart_delay_hours` (default the pool's; the shipped pools': lognormal, mean 78 s,
+  cv 0.95; a pool file naming none: none): eviction to runnable again (typically 30-110 s,
+  11-430 s seen);
 * `workload.request.requires_backfill` (`requirements = TARGET.BackfillSlot =?= true`): only
   owned GPUs, as backfill; needs `is_resumable`, which alone makes a job *eligible* for backfill
   without forcing it there;

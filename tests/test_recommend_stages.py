@@ -69,7 +69,9 @@ def test_progress_total_counts_the_first_round_and_every_possible_refinement(pla
     short = make_plan(workload_from_dict(_arch(tasks=100, gpu_hours=0.5)), "chtc")
     assert short.space is not None
     batched = dataclasses.replace(short.candidates[0], items_per_job=4, checkpoint_interval_hours=1.0)
-    assert len(refinements(short.space, batched)) == MAX_REFINEMENTS
+    refined = refinements(short.space, batched)
+    assert len(refined) <= MAX_REFINEMENTS
+    assert {c.items_per_job for c in refined} >= {2, 8} and {0.5, 2.0} <= {c.checkpoint_interval_hours for c in refined}
 
 
 def test_a_plan_for_a_workload_that_does_not_fit_simulates_nothing(not_a_fit: Plan, plan: Plan) -> None:

@@ -91,9 +91,10 @@ def test_exit_driven_checkpoints_requeue() -> None:
     sc = one_type(1, {"tasks": 1, "work_hours": 2.0, "checkpoint": {
         "mode": "exit", "interval_minutes": 60, "cost_seconds": 360, "restart_seconds": 720}})
     row = run(sc, 1).tasks.iloc[0]
-    # run 1: 1 h of work + 0.1 h write, exit at 1.1; run 2: 0.2 + 1.0 + 0.1 → 2.4
-    assert row["finish_hours"] == pytest.approx(2.4)
-    assert row["checkpoint_exits"] == 1 and row["starts"] == 2 and row["evictions"] == 0
+    # run 1: 1 h of work + 0.1 h write, exit 85 at 1.1; restart in place after the 3.5 s gap
+    # (no new match, no new start): 0.2 + 1.0 + 0.1 → 2.4 + 3.5 s
+    assert row["finish_hours"] == pytest.approx(2.4 + 3.5 / 3600)
+    assert row["checkpoint_exits"] == 1 and row["starts"] == 1 and row["evictions"] == 0
 
 
 def test_tier_limit_holds_and_loses_work_since_the_last_checkpoint() -> None:
@@ -110,9 +111,13 @@ def test_tier_limit_holds_and_loses_work_since_the_last_checkpoint() -> None:
     ck = sc.with_overrides({"workload.checkpoint": {"interval_minutes": 24, "cost_seconds": 0}})
     t = run(ck, 1).tasks
     assert t["good_gpu_hours"].tolist() == pytest.approx([0.8, 0.8])
-    # exit-driven checkpoints keep each run under the limit
+    # exit-driven checkpoints restart in place: the tier clock keeps running (held at 1 h) unless
+    # the pool vacates and requeues is_resumable jobs at the limit (docs/DOMAIN.md §3)
     ex = sc.with_overrides({"workload.checkpoint": {"mode": "exit", "interval_minutes": 30}})
-    assert run(ex, 1).tasks["state"].tolist() == ["completed", "completed"]
+    assert run(ex, 1).tasks["state"].tolist() == ["held", "held"]
+    vac = ex.with_overrides({"pool.limits": {"resumable_at_tier_limit": "vacate"},
+                             "workload.request": {"is_resumable": True}})
+    assert run(vac, 1).tasks["state"].tolist() == ["completed", "completed"]
 
 
 def test_per_user_limit_caps_concurrent_gpus() -> None:

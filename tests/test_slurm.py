@@ -183,3 +183,72 @@ def test_checkpointing_job_is_signalled_requeues_and_resumes(slurm, submitted):
     assert r.returncode == 0, r.stderr
     (row,) = json.loads(r.stdout)["jobs"]
     assert row["evictions"] >= 1
+
+
+# --- advisor logs on saved sacct output (no cluster needed) ------------------------------------
+# The layout of `sacct --parsable2 --duplicates --format=<SACCT_FIELDS>`: the allocation row
+# carries the request, the step rows the usage (MaxRSS in K, TotalCPU as [D-]HH:MM:SS or MM:SS.f).
+SACCT = """\
+JobID|JobName|State|ExitCode|ReqCPUS|AllocCPUS|ReqMem|ReqTRES|AllocTRES|Submit|Start|End|Elapsed|Timelimit|TotalCPU|MaxRSS|TRESUsageInMax|TRESUsageInAve|NodeList
+41|train|REQUEUED|0:0|4|4|16G|billing=4,cpu=4,gres/gpu=1,mem=16G,node=1|billing=4,cpu=4,gres/gpu=1,mem=16G,node=1|2024-05-01T10:00:00|2024-05-01T10:00:05|2024-05-01T11:00:05|01:00:00|02:00:00|01:30:00||||gpu01
+41.batch|batch|CANCELLED|0:15|4|4|||||2024-05-01T10:00:05|2024-05-01T11:00:05|01:00:00||01:30:00|3145728K|cpu=01:30:00,mem=3145728K||gpu01
+41|train|COMPLETED|0:0|4|4|16G|billing=4,cpu=4,gres/gpu=1,mem=16G,node=1|billing=4,cpu=4,gres/gpu=1,mem=16G,node=1|2024-05-01T10:00:00|2024-05-01T11:02:00|2024-05-01T12:02:00|01:00:00|02:00:00|01:00:00||||gpu01
+41.batch|batch|COMPLETED|0:0|4|4|||||2024-05-01T11:02:00|2024-05-01T12:02:00|01:00:00||01:00:00|4194304K|cpu=01:00:00,mem=4194304K||gpu01
+41.extern|extern|COMPLETED|0:0|4|4|||||2024-05-01T11:02:00|2024-05-01T12:02:00|01:00:00||00:00.002|1024K|||gpu01
+42|train|OUT_OF_MEMORY|0:125|4|4|16G|billing=4,cpu=4,gres/gpu=1,mem=16G,node=1|billing=4,cpu=4,gres/gpu=1,mem=16G,node=1|2024-05-01T10:00:00|2024-05-01T10:00:05|2024-05-01T10:30:05|00:30:00|02:00:00|00:20:00||||gpu02
+42.batch|batch|OUT_OF_MEMORY|0:125|4|4|||||2024-05-01T10:00:05|2024-05-01T10:30:05|00:30:00||00:20:00|16777216K|||gpu02
+"""
+
+
+def test_logs_reads_sacct_parsable_usage_against_the_request(tmp_path):
+    saved = tmp_path / "sacct.txt"
+    saved.write_text(SACCT)
+    r = advisor("logs", str(saved), "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    jobs = {j["job"]: j for j in rep["jobs"]}
+    a, b = jobs["41"], jobs["42"]
+    assert a["state"] == "completed" and a["executions"] == 2 and a["evictions"] == 1
+    assert [run["outcome"] for run in a["runs"]] == ["requeued", "terminated"]
+    assert a["memory_mb"] == {"requested": 16384, "allocated": 16384, "used": 4096}
+    assert a["cpus"]["requested"] == 4 and a["cpus"]["used"] == 1.0     # 1 h CPU in 1 h
+    assert a["gpus"]["requested"] == 1
+    assert b["state"] == "out_of_memory" and b["holds"][0]["category"] == "memory"
+    assert b["memory_mb"]["used"] == 16384
+    rec = rep["recommendation"]
+    # Job 42 was killed at its 16 GB: a memory finding, and #SBATCH lines for next time.
+    assert any(f["kind"] == "hold_memory" for f in rec["findings"])
+    assert any(line.startswith("#SBATCH --mem=") for line in rec["submit_lines"])
+    assert "#SBATCH --gres=gpu:1" in rec["submit_lines"]
+
+
+def test_logs_reads_sacct_json(tmp_path):
+    doc = {"jobs": [{
+        "job_id": 7, "name": "train", "state": {"current": ["COMPLETED"]},
+        "exit_code": {"status": ["SUCCESS"], "return_code": {"set": True, "number": 0}},
+        "tres": {"requested": [{"type": "cpu", "count": 2}, {"type": "mem", "count": 8192},
+                               {"type": "gres", "name": "gpu", "count": 1}],
+                 "allocated": [{"type": "cpu", "count": 2}, {"type": "mem", "count": 8192},
+                               {"type": "gres", "name": "gpu", "count": 1}]},
+        "time": {"submission": 1714557600, "start": 1714557605, "end": 1714561205,
+                 "elapsed": 3600, "limit": {"set": True, "number": 120},
+                 "total": {"seconds": 5400, "microseconds": 0}},
+        "steps": [{"step": {"id": {"job_id": 7, "step_id": "batch"}, "name": "batch"},
+                   "tres": {"requested": {"max": [{"type": "mem", "count": 3 * 2**30}]}}}]}]}
+    saved = tmp_path / "sacct.json"
+    saved.write_text(json.dumps(doc))
+    r = advisor("logs", str(saved), "--json")
+    assert r.returncode == 0, r.stderr
+    (job,) = json.loads(r.stdout)["jobs"]
+    assert job["state"] == "completed" and job["exit_code"] == 0
+    assert job["memory_mb"]["requested"] == 8192 and job["memory_mb"]["used"] == 3072
+    assert job["cpus"]["used"] == 1.5 and job["wall_hours"] == 1.0
+
+
+def test_logs_refuses_a_mix_of_slurm_and_htcondor_logs(tmp_path):
+    saved = tmp_path / "sacct.txt"
+    saved.write_text(SACCT)
+    other = tmp_path / "job.log"
+    other.write_text("000 (001.000.000) 2024-05-01 10:00:00 Job submitted from host: <1.2.3.4>\n...\n")
+    r = advisor("logs", str(saved), str(other))
+    assert r.returncode == 2 and "separate runs" in r.stderr

@@ -9,6 +9,13 @@ Checkpointing is exit-driven (HTCondor `checkpoint_exit_code`): after τ hours o
 writes its checkpoint (δ), exits and is matched again, paying R on the next start (fetching the
 checkpoint, loading the model). δ and R come from the checkpoint size over an assumed transfer
 rate; τ starts from Daly's optimum for the eviction rate of the slots the job may land on.
+
+The interval is chosen over the whole range that matters: the first round tries Daly's optimum
+and the longest run the shortest tier allows; around the best checkpointing candidate the
+refinements sweep the pool's own guidance (`pool.checkpoint_guidance`, CHTC: 1-5 h, as 1, 2, 3,
+5 h), half and double the best interval, Daly's optimum and the tier bound, all with the same
+random numbers. The explain stage recommends an interval outside the guidance only when it beats
+every candidate inside it beyond the noise (`advisor.recommend.explain.within_guidance`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 from advisor.assess.rules import JOB_STARTUP_S, TRANSFER_GBPS
 from advisor.assess.runtime import GpuOption
 from advisor.workload import Workload
-from simulator.pool import Pool
+from simulator.pool import CheckpointGuidance, Pool
 from simulator.theory import daly_interval, young_interval
 
 TIER_MARGIN = 1.15              # a run must fit its tier with 15% to spare
@@ -128,6 +135,59 @@ def intervals(space: Space, floor: float, resumable: bool, tier_hours: float | N
     return sorted({round(t, 3) for t in out})
 
 
+def guidance_intervals(guidance: CheckpointGuidance | None) -> list[float]:
+    """The intervals (hours) that stand for the pool's advised range: its ends and the whole hours
+    nearest two points spaced geometrically between them (CHTC's 1-5 h: 1, 2, 3, 5 h)."""
+    if guidance is None:
+        return []
+    lo, hi = guidance.min_hours, guidance.max_hours
+    if hi <= lo:
+        return [lo]
+    ratio = hi / lo
+    inner = {round(lo * ratio ** (k / 3)) for k in (1, 2)}
+    return sorted({lo, hi} | {float(x) for x in inner if lo < x < hi})
+
+
+def in_guidance(interval_hours: float | None, guidance: CheckpointGuidance | None) -> bool:
+    """Whether a checkpoint interval lies in the pool's advised range (no checkpoint, or a pool
+    that advises nothing: True)."""
+    if interval_hours is None or guidance is None:
+        return True
+    return guidance.min_hours - 1e-6 <= interval_hours <= guidance.max_hours + 1e-6
+
+
+def _with_interval(space: Space, best: Candidate, tau: float) -> Candidate | None:
+    """`best` with checkpoint interval `tau`, on the shortest tier its runs fit (None when no run
+    of that length fits the shortest tier or the interval is below the minimum)."""
+    pool = space.pool
+    shortest = min(pool.tiers, key=lambda t: t.max_hours) if pool.tiers else None
+    run_h = tau + space.costs.cost_hours + space.costs.restart_hours
+    if tau < MIN_INTERVAL_H or (shortest and run_h * TIER_MARGIN > shortest.max_hours):
+        return None
+    t = pool.shortest_tier(run_h * TIER_MARGIN) if pool.tiers else None
+    return Candidate(best.min_capability, t.name if t else None, best.is_resumable,
+                     round(tau, 3), best.items_per_job, best.cpu_ok)
+
+
+def interval_sweep(space: Space, best: Candidate) -> list[Candidate]:
+    """`best` at every interval that matters: the pool's guidance, Daly's optimum and the tier
+    bound for its slots (each only when the job runs longer than the interval)."""
+    if not best.checkpoint_interval_hours:
+        return []
+    shortest = min(space.pool.tiers, key=lambda t: t.max_hours) if space.pool.tiers else None
+    taus = set(guidance_intervals(space.pool.checkpoint_guidance))
+    taus |= set(intervals(space, best.min_capability, best.is_resumable,
+                          shortest.max_hours if shortest else None))
+    fastest = max((space.job_hours(o, best.items_per_job)
+                   for o in space.considered(best.min_capability, best.is_resumable)), default=0.0)
+    out = []
+    for tau in sorted(taus):
+        c = _with_interval(space, best, tau) if tau < fastest else None
+        if c is not None:
+            out.append(c)
+    return out
+
+
 def enumerate_candidates(space: Space) -> list[Candidate]:
     pool, w = space.pool, space.workload
     shortest = min(pool.tiers, key=lambda t: t.max_hours) if pool.tiers else None
@@ -167,20 +227,17 @@ def enumerate_candidates(space: Space) -> list[Candidate]:
 
 
 def refinements(space: Space, best: Candidate) -> list[Candidate]:
-    """Around the best candidate: half and double its checkpoint interval, and half/double the
-    items per job for many-item workloads."""
+    """Around the best candidate: half and double its checkpoint interval and the interval sweep
+    (`interval_sweep`: the pool's guidance, Daly, the tier bound), and half/double the items per
+    job for many-item workloads."""
     out = []
     pool = space.pool
-    shortest = min(pool.tiers, key=lambda t: t.max_hours) if pool.tiers else None
     if best.checkpoint_interval_hours:
         for factor in (0.5, 2.0):
-            tau = best.checkpoint_interval_hours * factor
-            run_h = tau + space.costs.cost_hours + space.costs.restart_hours
-            if tau < MIN_INTERVAL_H or (shortest and run_h * TIER_MARGIN > shortest.max_hours):
-                continue
-            t = pool.shortest_tier(run_h * TIER_MARGIN) if pool.tiers else None
-            out.append(Candidate(best.min_capability, t.name if t else None, best.is_resumable,
-                                 round(tau, 3), best.items_per_job, best.cpu_ok))
+            c = _with_interval(space, best, best.checkpoint_interval_hours * factor)
+            if c is not None:
+                out.append(c)
+        out += [c for c in interval_sweep(space, best) if c not in out]
     if best.items_per_job > 1:
         for factor in (0.5, 2.0):
             items = max(1, int(round(best.items_per_job * factor)))

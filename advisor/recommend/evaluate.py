@@ -46,10 +46,11 @@ class Outcome:
     evictions_per_task: float
     tasks_held: float
     scale: float                              # jobs represented per simulated job
+    lost_fraction: float = math.nan           # work thrown away by evictions and holds / GPU-hours used
 
     def to_dict(self) -> dict[str, Any]:
         return {"time_to_results_hours": self.time_to_results_hours,
-                "goodput_fraction": self.goodput_fraction,
+                "goodput_fraction": self.goodput_fraction, "lost_fraction": self.lost_fraction,
                 "evictions_per_task": self.evictions_per_task, "tasks_held": self.tasks_held,
                 "jobs_per_simulated_job": self.scale}
 
@@ -162,7 +163,14 @@ def evaluate(scenario: Scenario, scale: float, replications: int, seed: int,
         evictions_per_task=float(np.nanmean([r["evictions_per_task"] for r in runs])),
         tasks_held=float(np.mean([r["tasks_held"] for r in runs])) * scale,
         scale=scale,
+        lost_fraction=_lost_fraction(runs),
     )
+
+
+def _lost_fraction(runs: list[dict[str, Any]]) -> float:
+    """Lost GPU-hours over all GPU-hours the workload used, over the replications."""
+    used = sum(r["good_gpu_hours"] + r["lost_gpu_hours"] + r["overhead_gpu_hours"] for r in runs)
+    return sum(r["lost_gpu_hours"] for r in runs) / used if used > 0 else math.nan
 
 
 ProgressFn = Callable[[int, int, str], None]

@@ -3,7 +3,10 @@
 `explain(plan, evaluated)` chooses the best candidate (`simulate.choose`), turns it into the
 request (`Request`), the job (`jobfiles.plan_job`) and the expected time-to-results, and says why:
 a reason per request value, the verdict that follows from the chosen plan, the checkpoint story
-(Daly's optimum against the chosen interval and the pool's guidance) and every assumption. The
+(Daly's optimum against the chosen interval and the pool's guidance, the simulated interval
+curve with the trade-off in time to results and lost work) and every assumption. An interval
+outside the pool's guidance is recommended only when it beats every candidate inside it beyond
+the noise (`within_guidance`); the story then carries that figure. The
 result, `Recommendation`, is data: whoever shows it (the report) reads the numbers from it and
 simulates more of the same from its `plan`.
 """
@@ -18,7 +21,7 @@ from typing import Any
 from advisor.assess import Assessment
 from advisor.check.secrets import scrub_args
 from advisor.emit.quote import shell_command
-from advisor.recommend.candidates import Candidate, Space, describe_daly
+from advisor.recommend.candidates import Candidate, Space, describe_daly, in_guidance
 from advisor.recommend.evaluate import MAX_SIM_JOBS
 from advisor.recommend.jobfiles import plan_job
 from advisor.recommend.plan import Plan
@@ -91,6 +94,8 @@ def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
     if best is None or best.outcome is None:
         empty.reasons = a.reasons + ["No candidate finished all its jobs in the simulation."]
         return empty
+    best, guidance_figure = within_guidance(best, evaluated, plan)
+    assert best.outcome is not None
     space, sizing, pool, workload = plan.space, plan.sizing, plan.pool, plan.workload
     assert space is not None and sizing is not None
     best.chosen = True
@@ -127,7 +132,8 @@ def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
                    if workload.profile_data is not None else "memory, disk and GPU memory as stated in the workload")
     backfill = any(s.backfill_only for s in pool.slots)
     return Recommendation(workload.name, pool.name, verdict, reasons, request, job, expected,
-                          evaluated, plan.objective, assumed, checkpoint_story(space, c, pool), a,
+                          evaluated, plan.objective, assumed,
+                          checkpoint_story(space, c, pool, evaluated, guidance_figure), a,
                           why=why, command=task_command(workload),
                           data_dir=_profiled_data_path(workload), data_plan=data.to_dict(), plan=plan,
                           daly_with_backfill=describe_daly(space, c.min_capability, True)
@@ -175,8 +181,95 @@ def _verdict(a: Assessment, c: Candidate) -> tuple[str, list[str]]:
     return verdict, reasons
 
 
-def checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
-    """The chosen checkpoint interval, its costs, Daly's numbers where the slots evict, and why."""
+def _ttr(e: Evaluated) -> dict[str, float]:
+    assert e.outcome is not None
+    return e.outcome.time_to_results_hours
+
+
+def within_guidance(best: Evaluated, evaluated: list[Evaluated],
+                    plan: Plan) -> tuple[Evaluated, dict[str, Any] | None]:
+    """`best` when its checkpoint interval lies in the pool's guidance (or there is none).
+    Otherwise `best` only if it beats the best candidate inside the guidance beyond the noise
+    (its 95% interval of the mean time to results lies wholly below that candidate's), with the
+    figure that says so; else the best candidate inside the guidance. Candidates without
+    checkpoints count as inside."""
+    guidance = plan.pool.checkpoint_guidance
+    if in_guidance(best.candidate.checkpoint_interval_hours, guidance):
+        return best, None
+    assert guidance is not None
+    inside = choose([e for e in evaluated
+                     if in_guidance(e.candidate.checkpoint_interval_hours, guidance)], plan.objective)
+    if inside is None:
+        return best, {"outside_guidance": True, "no_candidate_inside": True}
+    out, ins = _ttr(best), _ttr(inside)
+    figure = {"outside_guidance": True,
+              "interval_minutes": round((best.candidate.checkpoint_interval_hours or 0) * 60),
+              "time_to_results_hours": {k: out[k] for k in ("mean", "ci95_low", "ci95_high")},
+              "best_inside": inside.candidate.label,
+              "best_inside_time_to_results_hours": {k: ins[k] for k in ("mean", "ci95_low", "ci95_high")},
+              "beats_beyond_noise": out["ci95_high"] < ins["ci95_low"]}
+    if figure["beats_beyond_noise"]:
+        return best, figure
+    return inside, {**figure, "recommended_inside": True}
+
+
+def interval_curve(evaluated: list[Evaluated], c: Candidate) -> list[dict[str, Any]]:
+    """Time to results and lost work against the checkpoint interval, for the chosen candidate's
+    policy (floor, backfill, items per job), every interval simulated (common random numbers)."""
+    rows = []
+    for e in evaluated:
+        x = e.candidate
+        if (x.min_capability, x.is_resumable, x.items_per_job, x.cpu_ok) != \
+                (c.min_capability, c.is_resumable, c.items_per_job, c.cpu_ok) or e.outcome is None:
+            continue
+        t = e.outcome.time_to_results_hours
+        rows.append({"interval_minutes": None if x.checkpoint_interval_hours is None
+                     else round(x.checkpoint_interval_hours * 60, 1),
+                     "job_length": x.job_length, "mean_hours": t["mean"],
+                     "ci95_low_hours": t["ci95_low"], "ci95_high_hours": t["ci95_high"],
+                     "lost_fraction": e.outcome.lost_fraction,
+                     "goodput_fraction": e.outcome.goodput_fraction, "chosen": e.chosen})
+    rows.sort(key=lambda r: math.inf if r["interval_minutes"] is None else r["interval_minutes"])
+    return rows
+
+
+def _pct(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x:.0%}"
+
+
+def _trade_off(curve: list[dict[str, Any]]) -> str:
+    """The trade-off in words: the shortest and the longest interval simulated."""
+    ck = [r for r in curve if r["interval_minutes"] is not None and math.isfinite(r["mean_hours"])]
+    if len(ck) < 2:
+        return ""
+    lo, hi = ck[0], ck[-1]
+    return (f" Trade-off simulated for this request: every {fmt_hours(lo['interval_minutes'] / 60)}, "
+            f"{fmt_hours(lo['mean_hours'])} to results with {_pct(lo['lost_fraction'])} of the GPU time "
+            f"lost to evictions; every {fmt_hours(hi['interval_minutes'] / 60)}, "
+            f"{fmt_hours(hi['mean_hours'])} with {_pct(hi['lost_fraction'])} lost. Shorter intervals "
+            "lose less work at an eviction but spend more time writing and restarting.")
+
+
+def _figure_text(figure: dict[str, Any] | None, pool: Pool) -> str:
+    if not figure or figure.get("no_candidate_inside"):
+        return ""
+    g = pool.checkpoint_guidance
+    advised = f"{pool.possessive} {g.min_hours:g}–{g.max_hours:g} h guidance" if g else "the guidance"
+    out, ins = figure["time_to_results_hours"], figure["best_inside_time_to_results_hours"]
+    said = (f"{fmt_hours(out['mean'])} (95% CI {fmt_hours(out['ci95_low'])}–{fmt_hours(out['ci95_high'])}) "
+            f"against {fmt_hours(ins['mean'])} (95% CI {fmt_hours(ins['ci95_low'])}–"
+            f"{fmt_hours(ins['ci95_high'])}) for the best candidate within {advised} "
+            f"({figure['best_inside']})")
+    if figure.get("recommended_inside"):
+        return (f" A {figure['interval_minutes']} min interval, outside {advised}, did not finish "
+                f"sooner beyond the noise: {said}; so the interval stays within the guidance.")
+    return f" Outside {advised}, justified by the simulation beyond the noise: {said}."
+
+
+def checkpoint_story(space: Space, c: Candidate, pool: Pool, evaluated: list[Evaluated] | None = None,
+                     guidance_figure: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chosen checkpoint interval, its costs, Daly's numbers where the slots evict, the
+    simulated interval curve and the trade-off, and why."""
     story: dict[str, Any] = {"interval_minutes": None if c.checkpoint_interval_hours is None
                              else round(c.checkpoint_interval_hours * 60),
                              "cost_seconds": round(space.costs.cost_hours * 3600),
@@ -185,10 +278,16 @@ def checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
     if daly:
         story["daly"] = daly
     guidance = pool.checkpoint_guidance
+    curve = interval_curve(evaluated or [], c)
+    if len(curve) > 1:
+        story["interval_curve"] = curve
+    if guidance_figure:
+        story["guidance_figure"] = guidance_figure
     if c.checkpoint_interval_hours is None:
         story["explanation"] = ("No checkpointing: every job finishes within its tier "
                                 + ("and evictions cost less than checkpointing would."
-                                   if daly else "and the slots it uses are not preempted."))
+                                   if daly else "and the slots it uses are not preempted.")
+                                + _figure_text(guidance_figure, pool))
         return story
     tau = c.checkpoint_interval_hours
     text = f"Checkpoint every {fmt_hours(tau)}."
@@ -207,12 +306,14 @@ def checkpoint_story(space: Space, c: Candidate, pool: Pool) -> dict[str, Any]:
                      f"({space.costs.cost_hours * 3600:.0f} s), so frequent checkpoints cost little "
                      "while evictions are frequent.")
         elif tau > hi:
-            text += (f" That is longer than {advised}: nothing evicts these jobs, "
-                     "so each checkpoint only costs time"
+            text += (f" That is longer than {advised}: "
+                     + ("evictions are rare enough that each checkpoint mostly costs time"
+                        if daly else "nothing evicts these jobs, so each checkpoint only costs time")
                      + (f"; keep it under the {guidance.hard_max_hours:g} h maximum."
                         if guidance.hard_max_hours is not None else "."))
         else:
             text += f" That lies within {advised}."
+    text += _figure_text(guidance_figure, pool) + _trade_off(curve)
     story["explanation"] = text
     return story
 

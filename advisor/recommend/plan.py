@@ -38,8 +38,10 @@ OBJECTIVES = ("mean", "p90")
 DEFAULT_BACKGROUND_LOAD = 0.6
 # After the first round the evaluate stage simulates the refinements around the best candidate
 # (`candidates.refinements`): half and double its checkpoint interval, half and double its items
-# per job. The progress total counts them before they are known.
-MAX_REFINEMENTS = 4
+# per job, and the interval sweep (the pool's guidance, Daly's optimum, the tier bound). The
+# progress total counts them before they are known: 2 intervals + 2 item counts + the sweep (at
+# most 4 intervals for the guidance, `candidates.guidance_intervals`, + Daly + the tier bound).
+MAX_REFINEMENTS = 4 + 4 + 2
 
 
 @dataclass(frozen=True)
