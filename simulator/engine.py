@@ -17,37 +17,25 @@ arithmetically at the interruption time; no event is scheduled per checkpoint. W
 checkpointing an interruption loses the whole run. τ, δ and R are wall-clock hours on the GPU;
 work is in reference-GPU hours, divided by the GPU's speed factor.
 
-**Exit 85** (`exit` mode, docs/DOMAIN.md §3): each run is one segment, after which the job exits
-85 and HOLDS ON to its slot: HTCondor restarts it in place, in the same sandbox on the same host,
-`restart_gap` later (0-7 s measured) and the new run pays the restart R (reload + checkpoint
-transfer). No re-match, no new start counted (`starts`), no wait; `checkpoint_exits` counts them.
-**The tier clock** is the claim's: the execute point's JobRuntimeGuarantee measures the job's
-time on the slot, and an in-place restart keeps the claim, so the clock keeps running from the
-claim's first start across exit-85 restarts; only a new match (after an eviction or a vacate)
-starts it again. The slot's eviction time is likewise drawn once per claim.
-
-**Tier limits**: a run reaching its tier's `max_hours` (counted from the claim's start) is held
-(`TIER_LIMIT`): work since the last write is lost and the job stays held; an `is_resumable` job
-in a pool whose `limits.resumable_at_tier_limit` is `vacate` (CHTC) is instead vacated and
-requeued like an eviction (a new match restarts its tier clock).
-
-**Evictions** (and vacates): SIGTERM, then SIGKILL `grace` later. A job whose submit file keeps
-a save on SIGTERM (`checkpoint.saves_on_sigterm`) writes a checkpoint (δ) on the slot, which it
-holds that long: when δ ≤ grace every bit of useful work done is kept; otherwise the save is
-killed at the grace and the work since the last planned checkpoint is lost. Without it the job
-exits at once and loses that work. The job then becomes runnable again after a restart delay
-drawn from `eviction.restart_delay_hours` (none: at once), and is matched again.
+**HTCondor's run-time behaviour** (docs/DOMAIN.md §3; docs/DESIGN.md §4.3). Exit 85 (`exit`
+mode): each run is one segment; the job keeps its slot and restarts in place after the gap,
+paying R: no re-match, no new start counted, no wait. The tier clock is the claim's
+(JobRuntimeGuarantee measures the job's time on its slot), so it runs on across in-place
+restarts, as does the slot's eviction time, drawn once per claim; only a new match restarts
+them. At the limit a job is held, or vacated and requeued (like an eviction) when it is
+`is_resumable` and the pool's `resumable_at_tier_limit` is `vacate`. At an eviction or a vacate
+a job that `saves_on_sigterm` holds the slot for its write δ and keeps all its useful work if
+δ ≤ the grace, else it is killed at the grace and loses the work since its last checkpoint; it
+is runnable again after a restart delay drawn from `restart_delay_hours` (none: at once).
 
 **Interruptions**: on a slot with a time-to-eviction distribution a time is drawn (from that
-slot class's own random stream) whenever a job starts there; owned slots evict backfill jobs
-when the owner returns (`OWNER_RETURNED`), others are `OPPORTUNISTIC`. The evicted job goes
-back to the queue, keeping its place. An opportunistically evicted GPU is free again at once;
-a returning owner keeps the GPU for `owner_busy_hours` (a scenario distribution; none: free at
-once). The cause of every interruption is recorded in the run trace (`run(..., trace=True)`). A run reaching its
-length tier's `max_hours` is held (`TIER_LIMIT`): work since the last write is lost, and the
-job stays held (it does not run again). A job interrupted more often than the pool's
-`limits.max_starts_without_finishing` (OSPool: 30) is held too; pools that name no such limit
-get a guard of 1000 interruptions (so that a hopeless job cannot keep a run going forever).
+slot class's own random stream) whenever a job is matched there; owned slots evict backfill jobs
+when the owner returns (`OWNER_RETURNED`, the owner then keeps the GPU for `owner_busy_hours`),
+others are `OPPORTUNISTIC` (the GPU is free again at once); `TIER_LIMIT` and `TIER_VACATE` are
+the tier's. Every cause is in the run trace (`run(..., trace=True)`). An evicted job keeps its
+place in the queue. A job interrupted more often than the pool's
+`limits.max_starts_without_finishing` (OSPool: 30) is held; pools that name no such limit get a
+guard of 1000 interruptions (so that a hopeless job cannot keep a run going forever).
 
 **Accounting** (GPU-hours, × the job's GPUs): *good* = useful work kept (ended in a checkpoint
 or in the finished result); *lost* = useful work thrown away by evictions and holds;
@@ -371,8 +359,8 @@ class Engine:
                 tasks.overhead[j] += (elapsed - k.tau) * units
                 tasks.checkpoint_exits[j] += 1
             if self.trace is not None:
-                self.trace.append((now, "end", j, slot, units, "checkpoint_exit"))
-                self.trace.append((now, "restart_in_place", j, slot, units, ""))
+                # the claim stays: no GPU changes hands (units 0)
+                self.trace.append((now, "restart_in_place", j, slot, 0, "checkpoint_exit"))
             self._begin(j, k, slot, now, self.in_place_restart, claim, evict_at)
             return
         if planned == FINISH:
@@ -544,6 +532,7 @@ def run(scenario: Scenario, seed: int | np.random.SeedSequence | None = None, *,
         trace: bool = False) -> Results:
     """Simulate `scenario` once. `seed` (an int or a SeedSequence) defaults to `scenario.seed`.
 
-    With `trace`, `Results.trace` lists every run's start and end (time, job, slot class,
-    units, and why it ended): for tests and for looking inside one run."""
+    With `trace`, `Results.trace` lists every claim's start and end (time, job, slot class,
+    units taken or given back, and why it ended) and every exit-85 restart in place between them
+    (`restart_in_place`, 0 units: the claim stays): for tests and for looking inside one run."""
     return Engine(scenario, seed, trace=trace).run()

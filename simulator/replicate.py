@@ -186,8 +186,13 @@ def connect(scheduler: str, timeout_s: float | None = None) -> Any:
     parse (exit 2 in the CLI), a RunFailure when nothing answers there in time (exit 1)."""
     from distributed import Client
 
+    from distributed.comm.addressing import parse_address, parse_host_port
+
     timeout = SCHEDULER_TIMEOUT_S if timeout_s is None else timeout_s
     try:
+        scheme, location = parse_address(scheduler)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location, 8786)   # refuses e.g. `tcp://[::1` before any connection
         return Client(scheduler, timeout=timeout)
     except ValueError as exc:
         raise ConfigError("scheduler", scheduler, f"is not a Dask scheduler address ({exc}).",

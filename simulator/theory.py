@@ -119,3 +119,47 @@ def daly_interval(cost: float, mtbf: float) -> float:
         return mtbf
     x = cost / (2.0 * mtbf)
     return math.sqrt(2.0 * cost * mtbf) * (1.0 + math.sqrt(x) / 3.0 + x / 9.0) - cost
+
+
+# --- HTCondor's exit 85 and eviction restarts (docs/DOMAIN.md §3) ---------------------------
+
+
+def _segments(work: float, interval: float) -> list[float]:
+    """The useful work of each segment: whole intervals, then what is left."""
+    full = math.floor(work / interval + 1e-9)
+    rest = work - full * interval
+    return [interval] * full + ([rest] if rest > 1e-12 else [])
+
+
+def in_place_wall_time(work: float, interval: float, cost: float, restart: float, gap: float) -> float:
+    """Wall time without interruptions of `work` checkpointed by exit 85 every `interval`: every
+    segment ends with a write δ, and each of the n − 1 exits restarts in place after the gap g
+    and the restart R (reload + transfer): T + n·δ + (n − 1)·(g + R)."""
+    n = len(_segments(work, interval))
+    return work + n * cost + (n - 1) * (gap + restart)
+
+
+def in_place_expected_wall_time(work: float, interval: float, cost: float, restart: float,
+                                gap: float, mtbf: float, delay: float = 0.0) -> float:
+    """Expected wall time of the same under exponential evictions of mean M, each followed by a
+    restart delay of mean D off the slot and a new start that pays R. A segment whose first
+    attempt lasts a and whose retries last b takes (1 − e^{−a/M})·(M + D)·e^{b/M} on average
+    (the first segment: a = τ + δ; later ones: a = g + R + τ + δ; retries: b = R + τ + δ)."""
+    total = 0.0
+    for i, w in enumerate(_segments(work, interval)):
+        a = (gap + restart if i else 0.0) + w + cost
+        b = restart + w + cost
+        try:
+            total += -math.expm1(-a / mtbf) * (mtbf + delay) * math.exp(b / mtbf)
+        except OverflowError:
+            return math.inf
+    return total
+
+
+def no_checkpoint_evictions(work: float, restart: float, mtbf: float) -> float:
+    """Expected evictions of `work` without checkpoints (first start without R, later ones with
+    it): (1 − e^{−T/M})·e^{(R+T)/M}. Each adds the restart delay to the wall time."""
+    try:
+        return -math.expm1(-work / mtbf) * math.exp((restart + work) / mtbf)
+    except OverflowError:
+        return math.inf

@@ -42,7 +42,7 @@ def test_task_columns_start_pending_and_share_memory_with_numpy() -> None:
     assert starts.tolist() == [0, 4, 0]  # a view, not a copy
     assert Tasks.allocate(0).column("good").shape == (0,)
     assert [s.label for s in State] == ["pending", "waiting", "running", "completed", "held"]
-    assert [e.name for e in RunEnd] == ["FINISH", "EXIT", "EVICT", "HOLD"]
+    assert [e.name for e in RunEnd] == ["FINISH", "EXIT", "EVICT", "HOLD", "VACATE"]
 
 
 def test_result_columns_keep_their_types() -> None:

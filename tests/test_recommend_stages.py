@@ -109,7 +109,12 @@ def test_evaluate_stage_simulates_the_plan_in_order_and_reports_progress(plan: P
     evaluated = evaluate_plan(plan, lambda done, total, label: calls.append((done, total, label)))
     first = len(plan.candidates)
     assert [e.candidate for e in evaluated[:first]] == list(plan.candidates)
-    assert first < len(evaluated) <= first + MAX_REFINEMENTS       # this plan refines its best
+    # then the refinements around the first round's best (none when it is a plain request)
+    best = choose(evaluated[:first], plan.objective)
+    assert best is not None and plan.space is not None
+    expected = [c for c in refinements(plan.space, best.candidate) if c not in plan.candidates]
+    assert [e.candidate for e in evaluated[first:]] == expected
+    assert len(evaluated) <= first + MAX_REFINEMENTS
     assert all(t == plan.progress_total for _, t, _ in calls)
     assert [label for _, _, label in calls[:first]] == [c.label for c in plan.candidates]
     assert calls[-1] == (plan.progress_total, plan.progress_total, "done")

@@ -25,7 +25,8 @@ from simulator.scenario import Scenario
 def test_one_request_class_everywhere() -> None:
     users = ("advisor.request", "advisor.check.matching", "advisor.emit.common",
              "advisor.emit.htcondor", "advisor.emit.kubernetes", "advisor.emit.slurm",
-             "advisor.logs.recommend", "advisor.recommend", "simulator", "simulator.scenario",
+             "advisor.logs.recommend", "advisor.recommend.explain", "advisor.recommend.jobfiles",
+             "simulator", "simulator.scenario",
              "simulator.matchmaking")
     for name in users:
         assert importlib.import_module(name).Request is Request, name

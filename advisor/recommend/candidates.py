@@ -20,6 +20,7 @@ every candidate inside it beyond the noise (`advisor.recommend.explain.within_gu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,23 +157,48 @@ def in_guidance(interval_hours: float | None, guidance: CheckpointGuidance | Non
     return guidance.min_hours - 1e-6 <= interval_hours <= guidance.max_hours + 1e-6
 
 
-def _with_interval(space: Space, best: Candidate, tau: float) -> Candidate | None:
-    """`best` with checkpoint interval `tau`, on the shortest tier its runs fit (None when no run
-    of that length fits the shortest tier or the interval is below the minimum)."""
+def checkpoint_tier(space: Space, floor: float, resumable: bool, tau: float) -> tuple[str | None, str | None]:
+    """(the tier, why not) for a job checkpointing by exit 85 every `tau` hours. The tier clock
+    is the claim's and keeps running across in-place restarts (docs/DOMAIN.md §3): an
+    `+is_resumable` job in a pool that vacates it at the limit needs only each run to fit; any
+    other job must fit its tier whole, restarts included, on the slowest GPU it accepts."""
     pool = space.pool
-    shortest = min(pool.tiers, key=lambda t: t.max_hours) if pool.tiers else None
-    run_h = tau + space.costs.cost_hours + space.costs.restart_hours
-    if tau < MIN_INTERVAL_H or (shortest and run_h * TIER_MARGIN > shortest.max_hours):
+    if not pool.tiers:
+        return None, None
+    costs = space.costs
+    if resumable and pool.resumable_at_tier_limit == "vacate":
+        t = pool.shortest_tier((tau + costs.cost_hours + costs.restart_hours) * TIER_MARGIN)
+        return (t.name, None) if t else (None, "no tier holds one run")
+    slowest = max((space.job_hours(o, space.items_per_job) for o in space.considered(floor, resumable)),
+                  default=0.0)
+    whole = slowest + math.ceil(slowest / tau) * (costs.cost_hours + costs.restart_hours)
+    t = pool.shortest_tier(whole * TIER_MARGIN)
+    if t is not None:
+        return t.name, None
+    longest = max(pool.tiers, key=lambda x: x.max_hours)
+    return longest.name, (f"the tier clock keeps running across exit-85 restarts: a {whole:.1f} h job "
+                          f"would be held at the {longest.name} tier's {longest.max_hours:g} h limit"
+                          + (" (+is_resumable jobs are vacated and requeued instead)"
+                             if pool.resumable_at_tier_limit == "vacate" else ""))
+
+
+def _with_interval(space: Space, best: Candidate, tau: float) -> Candidate | None:
+    """`best` with checkpoint interval `tau`, on the tier it needs (`checkpoint_tier`; None when
+    no tier holds it or the interval is below the minimum)."""
+    if tau < MIN_INTERVAL_H:
         return None
-    t = pool.shortest_tier(run_h * TIER_MARGIN) if pool.tiers else None
-    return Candidate(best.min_capability, t.name if t else None, best.is_resumable,
+    tier, why_not = checkpoint_tier(space, best.min_capability, best.is_resumable, tau)
+    if why_not is not None:
+        return None
+    return Candidate(best.min_capability, tier, best.is_resumable,
                      round(tau, 3), best.items_per_job, best.cpu_ok)
 
 
 def interval_sweep(space: Space, best: Candidate) -> list[Candidate]:
-    """`best` at every interval that matters: the pool's guidance, Daly's optimum and the tier
-    bound for its slots (each only when the job runs longer than the interval)."""
-    if not best.checkpoint_interval_hours:
+    """`best`'s policy (floor, backfill, items per job) at every checkpoint interval that matters:
+    the pool's guidance, Daly's optimum and the tier bound for its slots (each only when the job
+    runs longer than the interval), whether or not `best` itself checkpoints."""
+    if not space.workload.can_checkpoint:
         return []
     shortest = min(space.pool.tiers, key=lambda t: t.max_hours) if space.pool.tiers else None
     taus = set(guidance_intervals(space.pool.checkpoint_guidance))
@@ -215,9 +241,8 @@ def enumerate_candidates(space: Space) -> list[Candidate]:
                 out.append(Candidate(floor, tier.name if tier else None, resumable, None,
                                      space.items_per_job))
             for tau in intervals(space, floor, resumable, shortest.max_hours if shortest else None):
-                run_h = tau + space.costs.cost_hours + space.costs.restart_hours
-                t = pool.shortest_tier(run_h * TIER_MARGIN) if pool.tiers else None
-                out.append(Candidate(floor, t.name if t else None, resumable, tau, space.items_per_job))
+                tier_name, why = checkpoint_tier(space, floor, resumable, tau)
+                out.append(Candidate(floor, tier_name, resumable, tau, space.items_per_job, why_not=why))
     if w.per_task.cpu_hours and pool.cpu_slots is not None and out:
         best = next((c for c in out if c.why_not is None), None)
         if best is not None:
@@ -237,7 +262,8 @@ def refinements(space: Space, best: Candidate) -> list[Candidate]:
             c = _with_interval(space, best, best.checkpoint_interval_hours * factor)
             if c is not None:
                 out.append(c)
-        out += [c for c in interval_sweep(space, best) if c not in out]
+    # the interval curve, also when the best plan does not checkpoint (the trade-off is shown)
+    out += [c for c in interval_sweep(space, best) if c not in out and c != best]
     if best.items_per_job > 1:
         for factor in (0.5, 2.0):
             items = max(1, int(round(best.items_per_job * factor)))

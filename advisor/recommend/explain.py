@@ -109,8 +109,12 @@ def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
     slowest = max(space.job_hours(o, c.items_per_job) for o in considered)
     tier = pool.tier(c.job_length) if c.job_length else None
     if c.job_length:
-        why["job_length"] = (f"runs of up to {fmt_hours(slowest if not c.checkpoint_interval_hours else c.checkpoint_interval_hours)}"
-                             f" fit the {c.job_length} tier ({fmt_hours(tier.max_hours) if tier else '?'})")
+        # the tier clock runs across exit-85 restarts: only a vacated-and-requeued job's runs are short
+        per_run = bool(c.checkpoint_interval_hours) and c.is_resumable and pool.resumable_at_tier_limit == "vacate"
+        why["job_length"] = (f"runs of up to {fmt_hours(c.checkpoint_interval_hours or slowest if per_run else slowest)}"
+                             f" fit the {c.job_length} tier ({fmt_hours(tier.max_hours) if tier else '?'})"
+                             + ("; at the limit the +is_resumable job is vacated and requeued from its "
+                                "last checkpoint" if per_run and slowest > (tier.max_hours if tier else 0) else ""))
     if c.is_resumable:
         why["is_resumable"] = "backfill on research groups' GPUs finished sooner in the simulation"
     job, data = plan_job(workload, pool, request, sizing, c.items_per_job, jobs, slowest, tier, why)
@@ -287,7 +291,7 @@ def checkpoint_story(space: Space, c: Candidate, pool: Pool, evaluated: list[Eva
         story["explanation"] = ("No checkpointing: every job finishes within its tier "
                                 + ("and evictions cost less than checkpointing would."
                                    if daly else "and the slots it uses are not preempted.")
-                                + _figure_text(guidance_figure, pool))
+                                + _figure_text(guidance_figure, pool) + _trade_off(curve))
         return story
     tau = c.checkpoint_interval_hours
     text = f"Checkpoint every {fmt_hours(tau)}."

@@ -5,7 +5,7 @@ the memory of its processes (proportional set size, each shared page counted onc
 slot's cgroup counts it) against `request_memory`, the sandbox's size against `request_disk`;
 either over its request stops the job at once (SIGKILL to the group; HTCondor holds it with
 code 34). An eviction sends SIGTERM to the top-level process only, waits the grace period, then
-SIGKILLs the group (DOMAIN.md: "Eviction signal"). When the top-level process ends, whatever it
+SIGKILLs the group (docs/DOMAIN.md: "Eviction signal"). When the top-level process ends, whatever it
 left running in its group is killed, as the starter does.
 """
 

@@ -29,7 +29,7 @@ from advisor.trial.syntax import (
 from simulator.request import BARE_UNIT_MB, parse_quantity
 
 CLUSTER_ID = 1                 # a trial has no schedd to number clusters: $(Cluster) is 1
-DEFAULT_MEMORY_MB = 128.0      # HTCondor's request_memory when the file has none (DOMAIN.md)
+DEFAULT_MEMORY_MB = 128.0      # HTCondor's request_memory when the file has none (docs/DOMAIN.md)
 DEFAULT_DISK_MIN_KB = 1024.0 * 1024.0   # request_disk default: max(1 GiB, 1.25 x input size)
 _QUEUE_REST = re.compile(r"^(?P<vars>.*?)\s*\b(?P<kind>in|from|matching)\b\s*(?P<src>.*)$",
                          re.I | re.S)

@@ -31,8 +31,8 @@ from advisor.trial.execute import (
 from advisor.trial.job import DEFAULT_DISK_MIN_KB, Job, read_job
 from advisor.trial.syntax import is_url
 
-CHECKPOINT_RESTART_GAP_S = 0.5   # HTCondor: 0-7 s (DOMAIN.md)
-EVICTION_RESTART_GAP_S = 1.0     # HTCondor: 11-430 s, typically 30-110 s (DOMAIN.md)
+CHECKPOINT_RESTART_GAP_S = 0.5   # HTCondor: 0-7 s (docs/DOMAIN.md)
+EVICTION_RESTART_GAP_S = 1.0     # HTCondor: 11-430 s, typically 30-110 s (docs/DOMAIN.md)
 OUTPUT_MARKER = ".advisor-trial"
 STALE_CHECKPOINTS = 5            # exit-85s in a row with no new checkpoint: no progress, stop
 
