@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> CommandResult:
+    if "," in str(args.pool):   # pools side by side (advisor.recommend.compare)
+        from advisor.recommend.compare import run_pools
+        return run_pools(args, run, "assess")
     workload, pool, catalog = load_target(args)
     result = assess(workload, pool, catalog)
     data = result.to_dict()

@@ -68,6 +68,9 @@ def write_set(rec: Recommendation, pool: str, output: str, target: str) -> list[
 
 
 def run(args: argparse.Namespace) -> CommandResult:
+    if "," in str(args.pool):   # pools side by side (advisor.recommend.compare)
+        from advisor.recommend.compare import run_pools
+        return run_pools(args, run, "recommend")
     if args.output:
         check_output_dir(args.output)   # before the simulation, not after it
     mlflow_uri = None
