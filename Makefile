@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test,slurm,mlflow]'
+	$(PY) -m pip install -q -e '.[test,slurm,mlflow,frameworks]'
 	touch $@
 
 install: $(VENV)/.installed
