@@ -22,7 +22,7 @@ mode): each run is one segment; the job keeps its slot and restarts in place aft
 paying R: no re-match, no new start counted, no wait. The tier clock is the claim's
 (JobRuntimeGuarantee measures the job's time on its slot), so it runs on across in-place
 restarts, as does the slot's eviction time, drawn once per claim; only a new match restarts
-them. At the limit a job is held, or vacated and requeued (like an eviction) when it is
+them (a pool whose `limits.tier_clock` is `run` restarts the tier clock at each exit 85). At the limit a job is held, or vacated and requeued (like an eviction) when it is
 `is_resumable` and the pool's `resumable_at_tier_limit` is `vacate`. At an eviction or a vacate
 a job that `saves_on_sigterm` holds the slot for its write δ and keeps all its useful work if
 δ ≤ the grace, else it is killed at the grace and loses the work since its last checkpoint; it
@@ -118,6 +118,7 @@ class Engine:
                             if scenario.restart_delay is not None else None)
         self.grace = scenario.grace_hours
         self.vacate_resumable = pool.resumable_at_tier_limit == "vacate"
+        self.clock_per_run = pool.tier_clock == "run"
         self.owner_draws: list[Draws | None] = [
             Draws(scenario.owner_busy_hours, np.random.default_rng(ss))
             if s.owned and scenario.owner_busy_hours is not None else None
@@ -361,7 +362,8 @@ class Engine:
             if self.trace is not None:
                 # the claim stays: no GPU changes hands (units 0)
                 self.trace.append((now, "restart_in_place", j, slot, 0, "checkpoint_exit"))
-            self._begin(j, k, slot, now, self.in_place_restart, claim, evict_at)
+            self._begin(j, k, slot, now, self.in_place_restart, now if self.clock_per_run else claim,
+                        evict_at)
             return
         if planned == FINISH:
             over = elapsed - wall

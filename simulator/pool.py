@@ -16,7 +16,10 @@ overridable in the pool file and in a scenario):
   generous slot defaults, so that the closed forms of `simulator.theory` hold on it;
 * `limits.resumable_at_tier_limit`: `vacate` (an `+is_resumable` job at its tier's limit is
   vacated and requeued, CHTC's execute points) or `hold` (held like every other job; the
-  default).
+  default);
+* `limits.tier_clock`: `claim` (the default: the limit counts the job's time on its slot, across
+  exit-85 restarts in place, as CHTC's JobRuntimeGuarantee does) or `run` (each exit-85 restart
+  starts it again).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ DEFAULT_RESTART_DELAY = {"dist": "lognormal", "mean": 78.0 / 3600, "cv": 0.95,
                          "source": "docs/DOMAIN.md §3: eviction to restart typically 30-110 s, 11-430 s seen"}
 EVICTION_POLICY_KEYS = ("grace_seconds", "restart_delay_hours", "source")
 TIER_LIMIT_ACTIONS = ("hold", "vacate")
+TIER_CLOCKS = ("claim", "run")
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class Pool:
     grace_seconds: float = DEFAULT_GRACE_SECONDS         # SIGTERM to SIGKILL at an eviction
     restart_delay: Distribution | None = None             # eviction to runnable again (hours)
     resumable_at_tier_limit: str = "hold"                 # `vacate`: requeue +is_resumable jobs
+    tier_clock: str = "claim"                             # `run`: exit 85 restarts the tier clock
 
     @property
     def display_name(self) -> str:
@@ -436,6 +441,9 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
                                        default="hold",
                                        fix="use vacate (an +is_resumable job at its tier's limit is "
                                        "vacated and requeued) or hold."),
+        tier_clock=choice(limits.get("tier_clock"), "limits.tier_clock", TIER_CLOCKS, default="claim",
+                          fix="use claim (the limit counts the time on the slot across exit-85 "
+                          "restarts) or run (each restart starts it again)."),
     )
 
 

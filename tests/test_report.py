@@ -74,8 +74,9 @@ def catdog() -> Report:
 
 @pytest.fixture(scope="module")
 def checkpointing() -> Report:
-    """Use case 2 with 4 tasks: the chosen request checkpoints on backfill."""
-    w = load_workload_or_profile(WORKLOADS / "2_many_architectures.yaml", tasks=4)
+    """Use case 2 with 20 tasks: the chosen request checkpoints on backfill (4 tasks would fit the
+    72 h `mediumlong` tier's 4 GPUs per user unbroken)."""
+    w = load_workload_or_profile(WORKLOADS / "2_many_architectures.yaml", tasks=20)
     return build_report(w, "chtc", replications=1, plot_replications=4, seed=1)
 
 

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from advisor.procfs import descendants
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -47,41 +49,6 @@ def set_subreaper() -> bool:
 def set_parent_death_signal(sig: int) -> bool:
     """Have the kernel send `sig` to this process when its parent dies."""
     return _prctl(PR_SET_PDEATHSIG, int(sig))
-
-
-def children_map() -> dict[int, list[int]]:
-    """ppid → live (non-zombie) child pids, from /proc."""
-    out: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and fields[0] != "Z":
-            out.setdefault(int(fields[1]), []).append(int(entry))
-    return out
-
-
-def descendants(root: int) -> list[int]:
-    """Live descendants of `root` (not `root` itself)."""
-    tree = children_map()
-    out: list[int] = []
-    todo = list(tree.get(root, []))
-    while todo:
-        pid = todo.pop()
-        if pid in out:
-            continue
-        out.append(pid)
-        todo.extend(tree.get(pid, []))
-    return out
 
 
 def kill_descendants(root: int, grace_s: float = 5.0) -> None:

@@ -20,8 +20,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from advisor.procfs import pss_bytes
+
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 # Other processes' load, in cores, at which a measurement counts as disturbed: a quarter of the
 # CPUs the profile may use, and at least half a core, when it took cores the profile wanted.
@@ -44,22 +45,6 @@ def proc_cpu_s(pid: int | str = "self", children: bool = False) -> float | None:
     except (IndexError, ValueError):
         return None
     return ticks / _TICK
-
-
-def pss_bytes(pid: int | str = "self") -> int | None:
-    """Proportional set size of `pid` (smaps_rollup), else its RSS (statm), else None."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open(f"/proc/{pid}/statm") as fh:
-            return int(fh.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def tree_pss_bytes(pids: list[int]) -> int | None:

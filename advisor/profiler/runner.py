@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advisor.procfs import write_bytes
 from advisor.profiler import _keeper
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -163,18 +164,6 @@ def tree_rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def _write_bytes(pid: int) -> int | None:
-    """Bytes `pid` has written to files (storage layer), or None where /proc does not say."""
-    try:
-        with open(f"/proc/{pid}/io") as fh:
-            for line in fh:
-                if line.startswith("write_bytes:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def run_child(config: dict[str, Any], *, cwd: str | Path, timeout_s: float,
               memory_limit_bytes: int, poll_s: float = 0.1, tail_lines: int = 20,
               echo: Any = None, disk_limit_bytes: int | None = None) -> ChildOutcome:
@@ -269,7 +258,7 @@ def _watch(keeper: subprocess.Popen, t0: float, timeout_s: float, memory_limit_b
             rss = tree_rss_bytes(pids)
             peak = max(peak, rss)
             for pid in pids:
-                w = _write_bytes(pid)
+                w = write_bytes(pid)
                 if w is not None:
                     written[pid] = max(written.get(pid, 0), w)
             now = time.monotonic()

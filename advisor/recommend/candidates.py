@@ -166,7 +166,7 @@ def checkpoint_tier(space: Space, floor: float, resumable: bool, tau: float) -> 
     if not pool.tiers:
         return None, None
     costs = space.costs
-    if resumable and pool.resumable_at_tier_limit == "vacate":
+    if pool.tier_clock == "run" or (resumable and pool.resumable_at_tier_limit == "vacate"):
         t = pool.shortest_tier((tau + costs.cost_hours + costs.restart_hours) * TIER_MARGIN)
         return (t.name, None) if t else (None, "no tier holds one run")
     slowest = max((space.job_hours(o, space.items_per_job) for o in space.considered(floor, resumable)),

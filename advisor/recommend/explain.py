@@ -110,11 +110,13 @@ def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
     tier = pool.tier(c.job_length) if c.job_length else None
     if c.job_length:
         # the tier clock runs across exit-85 restarts: only a vacated-and-requeued job's runs are short
-        per_run = bool(c.checkpoint_interval_hours) and c.is_resumable and pool.resumable_at_tier_limit == "vacate"
+        per_run = bool(c.checkpoint_interval_hours) and (
+            pool.tier_clock == "run" or (c.is_resumable and pool.resumable_at_tier_limit == "vacate"))
         why["job_length"] = (f"runs of up to {fmt_hours(c.checkpoint_interval_hours or slowest if per_run else slowest)}"
                              f" fit the {c.job_length} tier ({fmt_hours(tier.max_hours) if tier else '?'})"
                              + ("; at the limit the +is_resumable job is vacated and requeued from its "
-                                "last checkpoint" if per_run and slowest > (tier.max_hours if tier else 0) else ""))
+                                "last checkpoint" if per_run and pool.tier_clock == "claim"
+                                and slowest > (tier.max_hours if tier else 0) else ""))
     if c.is_resumable:
         why["is_resumable"] = "backfill on research groups' GPUs finished sooner in the simulation"
     job, data = plan_job(workload, pool, request, sizing, c.items_per_job, jobs, slowest, tier, why)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from advisor.procfs import children_map, process_table, pss_bytes
 from advisor.trial.job import CLUSTER_ID, Job
 from advisor.trial.sandbox import STDERR_NAME, STDOUT_NAME, tree_bytes
 
@@ -97,30 +98,11 @@ def job_environment(job: Job, sandbox: Path, in_container: bool,
     return env
 
 
-def _process_table() -> list[tuple[int, int, int]]:
-    """(pid, ppid, process group) of every process this user can see."""
-    rows = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                text = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = text[text.rfind(")") + 2:].split()
-        if len(fields) >= 3:
-            rows.append((int(name), int(fields[1]), int(fields[2])))
-    return rows
-
-
 def job_processes(top: int) -> list[int]:
     """The job's process family: the top-level process, its descendants and its group."""
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, ppid, _ in table:
-        children.setdefault(ppid, []).append(pid)
-    family = {pid for pid, _, pgrp in table if pgrp == top}
+    table = process_table()
+    children = children_map(table, zombies=True)
+    family = {row.pid for row in table if row.pgrp == top}
     stack = [top]
     while stack:
         pid = stack.pop()
@@ -128,28 +110,12 @@ def job_processes(top: int) -> list[int]:
             continue
         family.add(pid)
         stack += children.get(pid, [])
-    alive = {row[0] for row in table}
+    alive = {row.pid for row in table}
     return sorted(family & alive)
 
 
-def _memory_kb(pid: int) -> int:
-    """Proportional set size (each shared page counted once across processes), else RSS."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def family_memory_mb(top: int) -> float:
-    return sum(_memory_kb(p) for p in job_processes(top)) / 1024.0
+    return sum(pss_bytes(p) or 0 for p in job_processes(top)) / 2**20
 
 
 def _kill_group(pgid: int) -> None:
