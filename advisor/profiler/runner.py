@@ -220,7 +220,8 @@ def _wrote_too_much(outcome: ChildOutcome, limit: int) -> bool:
     if outcome.disk_exceeded or outcome.bytes_written >= limit:
         return True
     err = (outcome.results or {}).get("error") or {}
-    text = f"{err.get('message', '')}"
+    # A program run by --command reports EFBIG in its own output, not in our results.
+    text = "\n".join([str(err.get("message", "")), *outcome.output_tail])
     return ("[Errno 27]" in text or "File too large" in text
             or f"killed by signal {int(signal.SIGXFSZ)}" in text
             or outcome.returncode == -int(signal.SIGXFSZ))
