@@ -185,7 +185,6 @@ def connect(scheduler: str, timeout_s: float | None = None) -> Any:
     """A Dask client of the scheduler at `scheduler`: a ConfigError when the address does not
     parse (exit 2 in the CLI), a RunFailure when nothing answers there in time (exit 1)."""
     from distributed import Client
-
     from distributed.comm.addressing import parse_address, parse_host_port
 
     timeout = SCHEDULER_TIMEOUT_S if timeout_s is None else timeout_s

@@ -19,7 +19,9 @@ that started), `mean_turnaround_hours` and `p90_turnaround_hours` (completed tas
 `tasks_not_submitted` (the horizon came first), `mean_tasks_waiting` (time-average number of
 workload tasks waiting; Little's law: ≈ `submitted_per_hour` × `mean_wait_hours`),
 `submitted_per_hour`, `window_hours`, `good_gpu_hours`, `lost_gpu_hours`,
-`overhead_gpu_hours`, `background_jobs`.
+`overhead_gpu_hours`, `background_jobs`, `gpu_share` (the workload's GPU-hours, good + lost +
+overhead, over the pool's GPUs × `makespan_hours`: the share of all GPUs it held on average from
+its first submission to its last result; NaN when no task completed).
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
         "overhead_gpu_hours": over,
         "background_jobs": m.background_jobs,
     }
+    span = summary["makespan_hours"]
+    summary["gpu_share"] = used / (gpus * span) if gpus and span > 0 else math.nan
     if "CPU" in m.capacity:
         summary["cpu_utilization"] = (m.busy_hours["CPU"] / (m.capacity["CPU"] * window)
                                       if window > 0 else math.nan)

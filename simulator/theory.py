@@ -4,8 +4,9 @@
   recursion, which is numerically stable for hundreds of servers.
 * Checkpointing under exponential interruptions of mean M (Young 1974, Daly 2006): the
   expected wall time of T_s hours of work checkpointed every τ hours at cost δ, with restart
-  cost R, and the interval that minimises it; the same without checkpoints; and the variant
-  with exit-driven checkpoints (HTCondor `checkpoint_exit_code`), where every segment restarts.
+  cost R, and the interval that minimises it; the same without checkpoints; and HTCondor's
+  exit-85 checkpoints (`checkpoint_exit_code`), each restarting in place after a short gap,
+  each eviction followed by a restart delay (docs/DOMAIN.md §3).
 
 The one home of these formulas: the advisor's verdicts, recommendations and figures import them.
 An expected wall time too large for a float is `math.inf` (the work never finishes, in practice).
@@ -16,8 +17,6 @@ All times in hours.
 from __future__ import annotations
 
 import math
-
-import numpy as np
 
 
 def erlang_b(servers: int, offered_load: float) -> float:
@@ -85,27 +84,6 @@ def daly_wall_time_exact(work: float, interval: float, cost: float, restart: flo
 def no_checkpoint_wall_time(work: float, restart: float, mtbf: float) -> float:
     """Expected wall time without checkpoints: M·e^{R/M}·(e^{T_s/M} − 1)."""
     return segment_wall_time(work, mtbf, restart)
-
-
-def exit_driven_wall_time(work: float, interval: float, cost: float, restart: float,
-                          mtbf: float) -> float:
-    """Expected wall time with exit-driven checkpoints (HTCondor `checkpoint_exit_code`): every
-    segment but the first starts with the restart R, so each attempt is R + τ + δ long and is
-    repeated whole when evicted: (T_s/τ)·M·(e^{(R+τ+δ)/M} − 1), less R's share of the first."""
-    n = work / interval
-    per = segment_wall_time(restart + interval + cost, mtbf, 0.0)
-    first = segment_wall_time(interval + cost, mtbf, 0.0)
-    if math.isinf(per):
-        return math.inf
-    return n * per - (per - first) * min(1.0, n)
-
-
-def exit_driven_optimum(work: float, cost: float, restart: float, mtbf: float) -> float:
-    """The interval (hours) minimising `exit_driven_wall_time`, found on a fine log grid from
-    30 s to the whole work."""
-    taus = np.geomspace(1 / 120, max(work, 2 / 60), 2000)
-    walls = [exit_driven_wall_time(work, t, cost, restart, mtbf) for t in taus]
-    return float(taus[int(np.nanargmin(walls))])
 
 
 def young_interval(cost: float, mtbf: float) -> float:

@@ -22,8 +22,7 @@ from advisor.workload import load_workload_or_profile
 from simulator.theory import (
     daly_interval,
     daly_wall_time,
-    exit_driven_optimum,
-    exit_driven_wall_time,
+    in_place_expected_wall_time,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,22 +181,45 @@ def test_checkpoint_section_marks_the_chosen_interval(checkpointing: Report) -> 
     assert alt and f"recommended {rec.request.checkpoint_interval_minutes:.0f} min" in str(alt[0])
 
 
-def test_simulated_checkpoint_points_follow_the_exit_driven_curve(checkpointing: Report) -> None:
+def test_simulated_checkpoint_points_follow_the_in_place_curve(checkpointing: Report) -> None:
     ck = checkpointing.checkpoint
     assert len(ck["simulated"]) >= 4
+    assert ck["gap_hours"] > 0 and ck["delay_hours"] > 0      # CHTC: 3.5 s gap, 78 s delay
     for p in ck["simulated"]:
-        theory = exit_driven_wall_time(ck["work_hours"], p["interval_hours"], ck["cost_hours"],
-                                       ck["restart_hours"], ck["mtte_hours"])
+        theory = in_place_expected_wall_time(ck["work_hours"], p["interval_hours"], ck["cost_hours"],
+                                             ck["restart_hours"], ck["gap_hours"], ck["mtte_hours"],
+                                             ck["delay_hours"])
         assert abs(p["mean_hours"] - theory) / theory < 0.08, (p, theory)
 
 
-def test_exit_driven_wall_time_is_dalys_without_restarts() -> None:
-    for tau in (0.1, 0.5, 2.0):
-        assert exit_driven_wall_time(40, tau, 0.01, 0.0, 6.0) == pytest.approx(
-            daly_wall_time(40, tau, 0.01, 0.0, 6.0))
-    # with a restart on every segment it costs more, and its optimum is longer than Daly's
-    assert exit_driven_wall_time(40, 0.5, 0.01, 0.02, 6.0) > daly_wall_time(40, 0.5, 0.01, 0.02, 6.0)
-    assert exit_driven_optimum(40, 0.01, 0.02, 6.0) > daly_interval(0.01, 6.0)
+def test_verdict_shows_the_campaigns_gpu_hours_and_pool_share(checkpointing: Report) -> None:
+    e = checkpointing.recommendation.expected
+    assert 0 < e["pool_gpu_share"] <= 1
+    assert f"{e['gpu_hours']:,.0f}" in checkpointing.html
+    assert h.esc(f"it held {e['pool_gpu_share']:.1%} of the pool's GPUs on average") in checkpointing.html
+
+
+def test_in_place_optimum_minimises_the_in_place_curve() -> None:
+    tau = plots.in_place_optimum(40, 0.01, 0.02, 0.001, 6.0, 0.02)
+    best = in_place_expected_wall_time(40, tau, 0.01, 0.02, 0.001, 6.0, 0.02)
+    for other in (tau * 0.7, tau * 1.4, daly_interval(0.01, 6.0) * 3):
+        assert best <= in_place_expected_wall_time(40, other, 0.01, 0.02, 0.001, 6.0, 0.02)
+    # an in-place restart costs little: without delay or gap its optimum is near Daly's
+    near = plots.in_place_optimum(40, 0.01, 0.0, 0.0, 6.0)
+    assert near == pytest.approx(daly_interval(0.01, 6.0), rel=0.1)
+    assert daly_wall_time(40, 0.5, 0.01, 0.02, 6.0) < in_place_expected_wall_time(40, 0.5, 0.01, 0.02, 0.001, 6.0, 0.02)
+
+
+def test_report_draws_the_recommendations_interval_curve(checkpointing: Report) -> None:
+    curve = [r for r in checkpointing.recommendation.checkpoint.get("interval_curve", [])
+             if r["interval_minutes"]]
+    assert len(curve) > 1, "the recommendation simulated several intervals"
+    alt = next(str(i["alt"]) for i in Page(checkpointing.html).images
+               if "checkpoint interval" in str(i["alt"]))
+    assert f"simulated time to results at {len(curve)} intervals" in alt
+    for r in curve:
+        assert f"{r['interval_minutes']:.0f} min: {r['mean_hours']:.3g} h" in alt
+    assert "the campaign's time to results simulated for the recommended request" in checkpointing.html
 
 
 def test_no_checkpoint_request_shows_the_backfill_curve_as_hypothetical(catdog: Report) -> None:

@@ -207,7 +207,7 @@ def test_eviction_check_uses_theorys_wall_time_without_checkpoints() -> None:
 def test_wall_times_too_large_for_a_float_are_infinite_and_said_so() -> None:
     assert theory.segment_wall_time(1e4, 1.0, 0.0) == math.inf
     assert theory.no_checkpoint_wall_time(1e4, 0.1, 1.0) == math.inf
-    assert theory.exit_driven_wall_time(1e4, 2000.0, 0.1, 0.1, 1.0) == math.inf
+    assert theory.in_place_expected_wall_time(1e4, 2000.0, 0.1, 0.1, 0.0, 1.0) == math.inf
     assert theory.daly_wall_time(1e4, 0.5, 0.01, 0.01, 1.0) < math.inf
     pool = load_pool("ospool")
     a = assess(workload(gpu_hours=20_000.0), pool)    # ~1000 mean times to eviction per task
@@ -216,11 +216,10 @@ def test_wall_times_too_large_for_a_float_are_infinite_and_said_so() -> None:
     assert "never finishes, in practice" in eviction.text and "inf" not in eviction.text
 
 
-def test_exit_driven_formulas_have_one_home() -> None:
+def test_exit_85_formulas_have_one_home() -> None:
     from advisor.report import plots
 
-    assert plots.exit_driven_wall_time is theory.exit_driven_wall_time
-    assert plots.exit_driven_optimum is theory.exit_driven_optimum
+    assert plots.in_place_expected_wall_time is theory.in_place_expected_wall_time
     assert not hasattr(plots, "segment_wall_time")
 
 

@@ -47,12 +47,15 @@ class Outcome:
     tasks_held: float
     scale: float                              # jobs represented per simulated job
     lost_fraction: float = math.nan           # work thrown away by evictions and holds / GPU-hours used
+    # the share of the pool's GPUs the simulated jobs held on average until the last result (a
+    # throughput-bound slice holds the share the whole campaign would)
+    gpu_share: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return {"time_to_results_hours": self.time_to_results_hours,
                 "goodput_fraction": self.goodput_fraction, "lost_fraction": self.lost_fraction,
                 "evictions_per_task": self.evictions_per_task, "tasks_held": self.tasks_held,
-                "jobs_per_simulated_job": self.scale}
+                "jobs_per_simulated_job": self.scale, "gpu_share": self.gpu_share}
 
 
 def background(space: Space, load: float, speeds: dict[str, float]) -> dict[str, Any] | None:
@@ -164,7 +167,13 @@ def evaluate(scenario: Scenario, scale: float, replications: int, seed: int,
         tasks_held=float(np.mean([r["tasks_held"] for r in runs])) * scale,
         scale=scale,
         lost_fraction=_lost_fraction(runs),
+        gpu_share=_mean_finite([r.get("gpu_share", math.nan) for r in runs]),
     )
+
+
+def _mean_finite(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
 
 
 def _lost_fraction(runs: list[dict[str, Any]]) -> float:

@@ -79,6 +79,8 @@ class Recommendation:
             "candidates": [e.to_dict() for e in self.candidates],
             "checkpoint": self.checkpoint, "assumed": self.assumed, "why": self.why,
             "files": self.files, "data_plan": self.data_plan,
+            "assess_verdict": self.assessment.verdict,
+            "verdict_differs_from_assess": self.why.get("verdict_differs_from_assess"),
         }
 
 
@@ -121,13 +123,20 @@ def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
         why["is_resumable"] = "backfill on research groups' GPUs finished sooner in the simulation"
     job, data = plan_job(workload, pool, request, sizing, c.items_per_job, jobs, slowest, tier, why)
     verdict, reasons = _verdict(a, c)
+    if verdict != a.verdict:
+        why["verdict_differs_from_assess"] = verdict_fact(a, c, slowest, tier)
+        reasons[0] = ("The simulation found a plan without checkpointing, so the verdict differs "
+                      f"from `advisor assess`: {why['verdict_differs_from_assess']}.")
     reasons += [f"Talk to a facilitator: {f}." for f in data.facilitator]
     ttr = best.outcome.time_to_results_hours
     expected = {"time_to_results_hours": {"mean": ttr["mean"], "p90": ttr["p90"],
                                           "ci95_low": ttr["ci95_low"], "ci95_high": ttr["ci95_high"]},
                 "jobs": jobs, "job_hours_on_slowest_gpu": slowest,
                 "goodput_fraction": best.outcome.goodput_fraction, "gpu_hours": round(data.gpu_hours, 1),
-                "evictions_per_job": best.outcome.evictions_per_task}
+                "evictions_per_job": best.outcome.evictions_per_task,
+                # the share of all the pool's GPUs the campaign held on average (simulated, with
+                # other users' load, fair share and the tier's per-user limit)
+                "pool_gpu_share": best.outcome.gpu_share}
     if best.outcome.scale > jobs / min(jobs, MAX_SIM_JOBS) * 1.000001:
         assumed.append(f"a slice of the campaign was simulated ({best.outcome.scale:.3g} times less "
                        "work: fewer jobs and checkpoint intervals) and the time scaled")
@@ -178,13 +187,24 @@ def _verdict(a: Assessment, c: Candidate) -> tuple[str, list[str]]:
     verdict, reasons = a.verdict, list(a.reasons)
     if verdict == "htc-able-with-checkpointing" and c.checkpoint_interval_hours is None:
         verdict = "htc-able"
-        reasons.insert(0, f"The simulation found a plan without checkpointing: on GPUs of capability "
-                       f"≥ {c.min_capability:g} every job fits the {c.job_length} tier, and this "
-                       "finished soonest.")
+        reasons.insert(0, "The simulation found a plan without checkpointing.")
     elif verdict == "htc-able" and c.checkpoint_interval_hours is not None and not a.facts.get("batching"):
         reasons.insert(0, "Checkpointing is optional here, but it finished sooner in the simulation "
                        "(backfill evictions then lose little work).")
     return verdict, reasons
+
+
+def verdict_fact(a: Assessment, c: Candidate, slowest: float, tier: Any) -> str:
+    """The simulated fact that turned the assessment's verdict into the recommendation's: the
+    GPUs the chosen plan is restricted to, the tier every job then fits (its slowest job's hours)
+    and the time to results that made it the choice."""
+    where = (f"restricted to capability {c.min_capability:g} and above" if c.min_capability
+             else "on the GPUs it may use")
+    fits = (f"every job fits the {fmt_hours(tier.max_hours)} {tier.name} tier "
+            f"({fmt_hours(slowest)} on the slowest of them)" if tier is not None
+            else f"every job takes at most {fmt_hours(slowest)}")
+    return (f"assess said {a.verdict}; {where} {fits}, so no job needs a checkpoint to finish, "
+            f"and this plan ({c.label}) finished soonest in the simulation")
 
 
 def _ttr(e: Evaluated) -> dict[str, float]:

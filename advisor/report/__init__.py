@@ -11,8 +11,11 @@ more for the figures:
   are the runs `recommend` chose by);
 * checkpointing: Daly's T_w(τ) from `simulator.theory` with the mean time to eviction, checkpoint
   and restart costs the recommendation explains (its checkpoint story, or its Daly numbers with
-  backfill when the request does not checkpoint), plus a few simulated intervals of one job alone
-  on one GPU (exit-driven checkpoints, as the submit file does them);
+  backfill when the request does not checkpoint), the same for exit-85 checkpoints restarting in
+  place (`in_place_expected_wall_time`: restart gap, the pool's mean restart delay after an
+  eviction), a few simulated intervals of one job alone on one GPU (exit 85, as the submit file
+  does them), and beside it the recommendation's `interval_curve` (the campaign's simulated time
+  to results against the interval, with its 95% CI) when it has one;
 * what-if: the chosen request against the same with `+is_resumable` flipped (taken from the
   candidates `recommend` simulated, with common random numbers; simulated here when it is not
   among them).
@@ -53,8 +56,7 @@ from advisor.workload import Workload
 from simulator.catalog import Catalog, load_catalog
 from simulator.pool import Pool, load_pool
 from simulator.replicate import interval, replication_seeds, run_summary
-from simulator.scenario import Scenario
-from simulator.theory import exit_driven_optimum
+from simulator.scenario import DEFAULT_RESTART_GAP_SECONDS, Scenario
 
 DEFAULT_PLOT_REPLICATIONS = 20
 SECTION_IDS = ("verdict", "submit-file", "fit-table", "time-to-results", "checkpoint", "whatif",
@@ -89,9 +91,11 @@ def job_work_hours(space: Space, cand: Candidate, resumable: bool) -> float:
 
 def simulate_checkpoint_points(work_hours: float, mtte_hours: float, cost_hours: float,
                                restart_hours: float, intervals_hours: list[float], seed: int,
-                               replications: int = CHECKPOINT_REPLICATIONS) -> list[plots.SimulatedPoint]:
-    """One job alone on one GPU, evicted after exponential times of mean `mtte_hours`, checkpointing
-    by exiting every τ. At most CHECKPOINT_SEGMENTS intervals of work are simulated and the wall
+                               replications: int = CHECKPOINT_REPLICATIONS,
+                               delay_hours: float = 0.0) -> list[plots.SimulatedPoint]:
+    """One job alone on one GPU, evicted after exponential times of mean `mtte_hours` and
+    runnable again `delay_hours` later, checkpointing by exit 85 every τ (restarting in place after
+    the default gap). At most CHECKPOINT_SEGMENTS intervals of work are simulated and the wall
     time scaled to `work_hours` (T_w is proportional to the work for whole segments)."""
     out = []
     for tau in intervals_hours:
@@ -100,7 +104,9 @@ def simulate_checkpoint_points(work_hours: float, mtte_hours: float, cost_hours:
         scn = Scenario.from_dict({
             "name": f"checkpoint every {tau * 60:.0f} min", "seed": seed, "fair_share": "none",
             "pool": {"name": "one-gpu", "slots": [{"gpu": "A100-SXM4-80GB", "count": 1}]},
-            "eviction": {"time_to_eviction": {"dist": "exponential", "mean": mtte_hours}},
+            "eviction": {"time_to_eviction": {"dist": "exponential", "mean": mtte_hours},
+                         "restart_delay_hours": {"dist": "fixed", "value": delay_hours}
+                         if delay_hours > 0 else "none"},
             "workload": {"tasks": 1, "work_hours": {"dist": "fixed", "value": sim_work},
                          "reference_gpu": "A100-SXM4-80GB", "request": {"gpus": 1},
                          "checkpoint": {"mode": "exit", "interval_minutes": tau * 60,
@@ -185,14 +191,15 @@ def build_report(workload: Workload, pool_ref: str | Path, *, catalog: Catalog |
             if checkpoint_points:
                 points = simulate_checkpoint_points(
                     ckpt["work_hours"], ckpt["mtte_hours"], ckpt["cost_hours"], ckpt["restart_hours"],
-                    ckpt["sim_intervals_hours"], seed)
+                    ckpt["sim_intervals_hours"], seed, delay_hours=ckpt["delay_hours"])
                 ckpt["simulated"] = [p.__dict__ for p in points]
             figs["checkpoint"] = plots.checkpoint_curve(
                 work_hours=ckpt["work_hours"], mtte_hours=ckpt["mtte_hours"],
                 cost_hours=ckpt["cost_hours"], restart_hours=ckpt["restart_hours"],
                 chosen_interval_hours=None if ckpt["hypothetical"] else c.checkpoint_interval_hours,
                 daly_interval_hours=ckpt["daly_interval_hours"], guidance_hours=ckpt.get("guidance"),
-                simulated=points, hypothetical=ckpt["hypothetical"])
+                simulated=points, hypothetical=ckpt["hypothetical"], gap_hours=ckpt["gap_hours"],
+                delay_hours=ckpt["delay_hours"], interval_curve=_curve_points(rec))
         phase(3, "what-if: backfill, busier pool")
         whatifs = [_backfill_whatif(rec, plan, replications, seed)]
         busier = _busier_whatif(rec, plan, replications, seed)
@@ -245,19 +252,31 @@ def _checkpoint_numbers(rec: Recommendation, space: Space, c: Candidate, pool: P
     if c.checkpoint_interval_hours and not hypothetical:
         taus.add(round(c.checkpoint_interval_hours, 4))
     guidance = pool.checkpoint_guidance
+    # exit 85 restarts in place after the scenario's default gap; an eviction's restart delay is the
+    # pool's mean (the expected wall time is linear in it)
+    gap = DEFAULT_RESTART_GAP_SECONDS / 3600
+    delay = pool.restart_delay.mean if pool.restart_delay is not None else 0.0
     return {
         "plot": True, "hypothetical": hypothetical, "work_hours": work,
         "mtte_hours": float(daly["mean_time_to_eviction_hours"]),
         "cost_hours": float(daly["checkpoint_cost_hours"]), "restart_hours": float(daly["restart_hours"]),
         "daly_interval_hours": tau_d,
-        "exit_driven_optimum_hours": exit_driven_optimum(
-            work, float(daly["checkpoint_cost_hours"]), float(daly["restart_hours"]),
-            float(daly["mean_time_to_eviction_hours"])),
+        "gap_hours": gap, "delay_hours": delay,
+        "in_place_optimum_hours": plots.in_place_optimum(
+            work, float(daly["checkpoint_cost_hours"]), float(daly["restart_hours"]), gap,
+            float(daly["mean_time_to_eviction_hours"]), delay),
         "chosen_interval_hours": None if hypothetical else c.checkpoint_interval_hours,
         "sim_intervals_hours": sorted(t for t in taus if 0 < t < work),
         "guidance": (guidance.min_hours, guidance.max_hours) if guidance else None,
         "explanation": story.get("explanation", ""),
     }
+
+
+def _curve_points(rec: Recommendation) -> list[plots.CurvePoint]:
+    """The recommendation's simulated interval curve (checkpointing intervals only)."""
+    return [plots.CurvePoint(r["interval_minutes"] / 60, r["mean_hours"], r["ci95_low_hours"],
+                             r["ci95_high_hours"], bool(r["chosen"]))
+            for r in rec.checkpoint.get("interval_curve") or [] if r["interval_minutes"]]
 
 
 def _backfill_whatif(rec: Recommendation, plan: Plan, replications: int, seed: int) -> WhatIf:

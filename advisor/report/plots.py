@@ -26,8 +26,7 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 
 from simulator.theory import (  # noqa: E402
     daly_wall_time,
-    exit_driven_optimum,
-    exit_driven_wall_time,
+    in_place_expected_wall_time,
     no_checkpoint_wall_time,
 )
 
@@ -145,45 +144,91 @@ class SimulatedPoint:
     ci95_high: float
 
 
+@dataclass(frozen=True)
+class CurvePoint:
+    """One interval of the recommendation's simulated interval curve: the campaign's time to
+    results (mean and 95% CI) with that interval; `chosen` marks the recommended one."""
+
+    interval_hours: float
+    mean_hours: float
+    ci95_low: float
+    ci95_high: float
+    chosen: bool = False
+
+
+def in_place_optimum(work: float, cost: float, restart: float, gap: float, mtbf: float,
+                     delay: float = 0.0) -> float:
+    """The interval (hours) minimising `in_place_expected_wall_time`, on a fine log grid from
+    30 s to the whole work."""
+    taus = np.geomspace(1 / 120, max(work, 2 / 60), 600)
+    walls = [in_place_expected_wall_time(work, t, cost, restart, gap, mtbf, delay) for t in taus]
+    return float(taus[int(np.nanargmin(walls))])
+
+
+def _interval_axis(ax: Any, lo: float, hi: float) -> None:
+    """A log axis of checkpoint intervals in minutes, ticked at round values."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 1200, 2400, 4800)
+             if lo * 60 <= t <= hi * 60]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.set_xlim(lo * 60, hi * 60)
+
+
 def checkpoint_curve(*, work_hours: float, mtte_hours: float, cost_hours: float,
                      restart_hours: float, chosen_interval_hours: float | None,
                      daly_interval_hours: float, guidance_hours: tuple[float, float] | None,
-                     simulated: Sequence[SimulatedPoint] = (), hypothetical: bool = False) -> Figure:
-    """Expected wall time of one job against the checkpoint interval τ: Daly's T_w(τ) (in-place
-    checkpoints) and the exit-driven variant the submit file uses, the chosen τ and the optima
-    marked, simulated points if given."""
-    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
-
+                     simulated: Sequence[SimulatedPoint] = (), hypothetical: bool = False,
+                     gap_hours: float = 0.0, delay_hours: float = 0.0,
+                     interval_curve: Sequence[CurvePoint] = ()) -> Figure:
+    """Expected wall time of one job against the checkpoint interval τ: Daly's T_w(τ) and the
+    exit-85 checkpoints the submit file uses (each restarting in place after the gap, each
+    eviction followed by the restart delay), the chosen τ and the optima marked, simulated points
+    if given; beside it, when given, the recommendation's simulated interval curve (the
+    campaign's time to results against τ, with its 95% CI)."""
     lo = max(2 / 60, daly_interval_hours / 8)
     hi = max(10.0, daly_interval_hours * 8, (chosen_interval_hours or 0) * 2)
     hi = min(hi, max(work_hours, lo * 4))
     taus = np.geomspace(lo, hi, 300)
+
+    def in_place(t: float) -> float:
+        return in_place_expected_wall_time(work_hours, t, cost_hours, restart_hours, gap_hours,
+                                           mtte_hours, delay_hours)
+
     tw = np.array([daly_wall_time(work_hours, t, cost_hours, restart_hours, mtte_hours) for t in taus])
-    te = np.array([exit_driven_wall_time(work_hours, t, cost_hours, restart_hours, mtte_hours)
-                   for t in taus])
+    te = np.array([in_place(t) for t in taus])
     best = daly_wall_time(work_hours, daly_interval_hours, cost_hours, restart_hours, mtte_hours)
-    exit_tau = exit_driven_optimum(work_hours, cost_hours, restart_hours, mtte_hours)
-    exit_best = exit_driven_wall_time(work_hours, exit_tau, cost_hours, restart_hours, mtte_hours)
+    exit_tau = in_place_optimum(work_hours, cost_hours, restart_hours, gap_hours, mtte_hours, delay_hours)
+    exit_best = in_place(exit_tau)
+    curve = [p for p in interval_curve if p.interval_hours > 0 and math.isfinite(p.mean_hours)]
     title = "Expected wall time against checkpoint interval"
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(9.6, 4.3), constrained_layout=True)
+        if len(curve) > 1:
+            fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.8, 4.6), constrained_layout=True,
+                                          gridspec_kw={"width_ratios": [3, 2]})
+        else:
+            fig, ax = plt.subplots(figsize=(9.6, 4.3), constrained_layout=True)
+            ax2 = None
         if guidance_hours is not None and guidance_hours[0] < hi and guidance_hours[1] > lo:
             ax.axvspan(guidance_hours[0] * 60, guidance_hours[1] * 60, color=GREEN, alpha=0.08,
                        label=f"pool guidance {guidance_hours[0]:g}–{guidance_hours[1]:g} h")
         ax.plot(taus * 60, tw, color=BLUE, linewidth=2.2,
-                label="Daly's $T_w(\\tau)$: in-place checkpoints, restart only after an eviction")
+                label="Daly's $T_w(\\tau)$: checkpoints in the running program, restart only after an eviction")
         ax.plot(taus * 60, te, color=BLUE, linewidth=1.6, linestyle="--",
-                label="exit-driven checkpoints (checkpoint_exit_code): restart after every checkpoint")
+                label="exit 85 (checkpoint_exit_code): in-place restart after each checkpoint")
         ax.axhline(work_hours, color=GREY, linewidth=1, linestyle=":",
                    label=f"the work itself, no evictions ({work_hours:.3g} h)")
         ax.plot([daly_interval_hours * 60], [best], marker="D", color=GREEN, markersize=8,
                 linestyle="none", label=f"Daly's optimum τ = {daly_interval_hours * 60:.0f} min")
         ax.plot([exit_tau * 60], [exit_best], marker="D", color=GREEN, markersize=8, markerfacecolor="white",
-                markeredgewidth=2, linestyle="none", label=f"exit-driven optimum τ ≈ {exit_tau * 60:.0f} min")
+                markeredgewidth=2, linestyle="none", label=f"exit-85 optimum τ ≈ {exit_tau * 60:.0f} min")
         tops = [max(best, exit_best) * 1.5]
         if chosen_interval_hours is not None:
-            t_c = exit_driven_wall_time(work_hours, chosen_interval_hours, cost_hours, restart_hours,
-                                        mtte_hours)
+            t_c = in_place(chosen_interval_hours)
             ax.axvline(chosen_interval_hours * 60, color=RED, linewidth=1.6, linestyle="--")
             ax.plot([chosen_interval_hours * 60], [t_c], marker="o", color=RED, markersize=9,
                     linestyle="none", label=f"recommended τ = {chosen_interval_hours * 60:.0f} min "
@@ -196,16 +241,9 @@ def checkpoint_curve(*, work_hours: float, mtte_hours: float, cost_hours: float,
             highs = np.array([p.ci95_high if math.isfinite(p.ci95_high) else p.mean_hours for p in simulated])
             ax.errorbar(xs, ys, yerr=[np.maximum(0, ys - lows), np.maximum(0, highs - ys)], fmt="s",
                         color=ORANGE, markersize=5, capsize=3,
-                        label="simulated, exit-driven (mean and 95% CI)")
+                        label="simulated, exit 85 (mean and 95% CI)")
             tops.append(float(np.max(highs)) * 1.03)
-        ax.set_xscale("log")
-        ticks = [t for t in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 2400, 4800)
-                 if lo * 60 <= t <= hi * 60]
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticklabels([str(t) for t in ticks])
-        ax.set_xlim(lo * 60, hi * 60)
+        _interval_axis(ax, lo, hi)
         finite = np.concatenate([tw[np.isfinite(tw)], te[np.isfinite(te)]])
         top = min(float(np.max(finite)) if len(finite) else tops[0], max(tops))
         top = max(top, *tops[1:]) if len(tops) > 1 else top
@@ -221,10 +259,40 @@ def checkpoint_curve(*, work_hours: float, mtte_hours: float, cost_hours: float,
             (f"{never:,.0f} h expected: never, in practice" if math.isfinite(never) and never < 1e12
              else "never finishes")))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
+        if ax2 is not None:
+            _interval_curve_axes(ax2, curve, guidance_hours)
     alt = (f"Expected wall time of a {work_hours:.3g} h job against the checkpoint interval; "
-           f"Daly's optimum {daly_interval_hours * 60:.0f} min, exit-driven optimum {exit_tau * 60:.0f} min"
-           + (f", recommended {chosen_interval_hours * 60:.0f} min." if chosen_interval_hours else "."))
+           f"Daly's optimum {daly_interval_hours * 60:.0f} min, exit-85 optimum {exit_tau * 60:.0f} min"
+           + (f", recommended {chosen_interval_hours * 60:.0f} min" if chosen_interval_hours else "")
+           + (f"; simulated time to results at {len(curve)} intervals, "
+              + ", ".join(f"{p.interval_hours * 60:.0f} min: {p.mean_hours:.3g} h" for p in curve)
+              if len(curve) > 1 else "") + ".")
     return _render(fig, alt, title)
+
+
+def _interval_curve_axes(ax: Any, curve: Sequence[CurvePoint],
+                         guidance_hours: tuple[float, float] | None) -> None:
+    """The campaign's simulated time to results against the checkpoint interval, 95% CI."""
+    xs = np.array([p.interval_hours for p in curve])
+    lo, hi = float(xs.min()) / 1.5, float(xs.max()) * 1.5
+    unit, div = time_unit(max(p.ci95_high if math.isfinite(p.ci95_high) else p.mean_hours for p in curve))
+    ys = np.array([p.mean_hours for p in curve]) / div
+    lows = np.array([p.ci95_low if math.isfinite(p.ci95_low) else p.mean_hours for p in curve]) / div
+    highs = np.array([p.ci95_high if math.isfinite(p.ci95_high) else p.mean_hours for p in curve]) / div
+    if guidance_hours is not None and guidance_hours[0] < hi and guidance_hours[1] > lo:
+        ax.axvspan(guidance_hours[0] * 60, guidance_hours[1] * 60, color=GREEN, alpha=0.08,
+                   label=f"pool guidance {guidance_hours[0]:g}–{guidance_hours[1]:g} h")
+    ax.fill_between(xs * 60, lows, highs, color=LIGHT, alpha=0.9, label="95% CI of the mean")
+    ax.plot(xs * 60, ys, "o-", color=BLUE, linewidth=1.8, markersize=5, label="simulated mean")
+    for p, y in zip(curve, ys, strict=True):
+        if p.chosen:
+            ax.plot([p.interval_hours * 60], [y], marker="o", color=RED, markersize=9, linestyle="none",
+                    label=f"recommended τ = {p.interval_hours * 60:.0f} min")
+    _interval_axis(ax, lo, hi)
+    ax.set_xlabel("checkpoint interval τ (min, log scale)")
+    ax.set_ylabel(f"campaign's time to results ({unit})")
+    ax.set_title("Simulated time to results against τ\n(the recommended request, common random numbers)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)
 
 
 @dataclass(frozen=True)

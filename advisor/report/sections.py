@@ -49,6 +49,7 @@ def _verdict_section(rec: Recommendation, workload: Workload) -> h.Safe:
                    f"95% CI {_h(ttr['ci95_low'])}–{_h(ttr['ci95_high'])}, p90 {_h(ttr['p90'])}"),
             h.stat("Jobs", f"{rec.expected['jobs']:,}",
                    f"{rec.job.items_per_job:,} task(s) per job" if rec.job else ""),
+            h.stat("GPU-hours", f"{rec.expected.get('gpu_hours', 0):,.0f}", _share_text(rec.expected)),
             h.stat("Per job", f"{r.request_gpus} GPU · {r.request_cpus} CPU",
                    f"{r.request_memory_mb / 1024:.1f} GB memory" + (f"; GPU {gpu_sub}" if gpu_sub else "")),
             h.stat("Checkpoint", "none" if r.checkpoint_interval_minutes is None
@@ -186,6 +187,13 @@ def _ttr_section(rec: Recommendation, dist: TimeToResults, fig: plots.Figure | N
                           f"{dist.replications} times.")
 
 
+def _share_text(expected: dict[str, Any]) -> str:
+    share = expected.get("pool_gpu_share")
+    if share is None or not math.isfinite(share):
+        return "the campaign's total"
+    return f"the campaign's total; it held {share:.1%} of the pool's GPUs on average"
+
+
 def _checkpoint_section(rec: Recommendation, ckpt: dict[str, Any], fig: plots.Figure | None) -> h.Safe:
     r = rec.request
     assert r is not None
@@ -196,25 +204,32 @@ def _checkpoint_section(rec: Recommendation, ckpt: dict[str, Any], fig: plots.Fi
                               "evicts it. The curve shows what checkpointing would cost and save if the "
                               "job ran as backfill on research groups' GPUs.", class_="note"))
         sim = ckpt.get("simulated") or []
+        curve = [row for row in rec.checkpoint.get("interval_curve") or [] if row["interval_minutes"]]
         formula = h.Safe("T<sub>w</sub> = M·e<sup>R/M</sup>·(e<sup>(τ+δ)/M</sup> − 1)·T<sub>s</sub>/τ")
-        exit_formula = h.Safe("(T<sub>s</sub>/τ)·M·(e<sup>(R+τ+δ)/M</sup> − 1)")
+        exit_formula = h.Safe("Σ<sub>segments</sub> (1 − e<sup>−a/M</sup>)·(M + D)·e<sup>b/M</sup>, "
+                              "a = g + R + τ + δ (τ + δ for the first), b = R + τ + δ")
         numbers = h.esc(
             f" = {ckpt['work_hours']:.3g} h of work (averaged over the GPUs it may use), mean time to "
             f"eviction M = {ckpt['mtte_hours']:g} h, checkpoint δ = {ckpt['cost_hours'] * 3600:.0f} s, "
-            f"restart R = {ckpt['restart_hours'] * 3600:.0f} s.")
+            f"restart R = {ckpt['restart_hours'] * 3600:.0f} s, in-place restart gap "
+            f"g = {ckpt['gap_hours'] * 3600:.1f} s, restart delay after an eviction "
+            f"D = {ckpt['delay_hours'] * 3600:.0f} s.")
         squares = h.esc(
             f" Squares: one job alone on one GPU, {CHECKPOINT_REPLICATIONS} replications per interval, "
-            "exit-driven checkpoints as the submit file does them, at most "
+            "exit-85 checkpoints as the submit file does them, at most "
             f"{CHECKPOINT_SEGMENTS} intervals simulated and scaled to the whole job." if sim else "")
         caption = h.Safe(
-            f"Solid: Daly (2006), {formula}; dashed: exit-driven checkpoints, each run restarting from "
-            f"the last checkpoint, {exit_formula}. One job of T<sub>s</sub>{numbers}{squares}")
+            f"Solid: Daly (2006), {formula}; dashed: exit-85 checkpoints, each exit restarting in "
+            f"place on the same GPU, each eviction from the last checkpoint elsewhere, {exit_formula}. "
+            f"One job of T<sub>s</sub>{numbers}{squares}"
+            + (" Right: the campaign's time to results simulated for the recommended request at "
+               "each interval (mean and 95% CI, common random numbers)." if len(curve) > 1 else ""))
         body.append(h.figure(fig, caption))
         rows = [("mean time to eviction M", f"{ckpt['mtte_hours']:g} h"),
                 ("checkpoint cost δ", f"{ckpt['cost_hours'] * 3600:.0f} s"),
                 ("restart cost R", f"{ckpt['restart_hours'] * 3600:.0f} s"),
                 ("Daly's optimum τ (in-place checkpoints)", _h(ckpt["daly_interval_hours"])),
-                ("optimum τ for exit-driven checkpoints", _h(ckpt["exit_driven_optimum_hours"])),
+                ("optimum τ for exit-85 checkpoints (in-place restarts)", _h(ckpt["in_place_optimum_hours"])),
                 ("recommended τ", "none" if r.checkpoint_interval_minutes is None
                  else fmt_hours(r.checkpoint_interval_minutes / 60))]
         if ckpt.get("guidance"):
