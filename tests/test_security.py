@@ -466,6 +466,15 @@ def test_check_reads_scripts_the_executable_starts_but_nothing_outside_the_folde
     outside.unlink()
 
 
+def test_check_survives_a_script_name_the_os_refuses(tmp_path):
+    # Found by the submit-file fuzz: a 300-character input name made stat() raise ENAMETOOLONG.
+    sub = tmp_path / "job.sub"
+    sub.write_text(f"executable = run.sh\ntransfer_input_files = {'A' * 300}.sh\nqueue\n")
+    (tmp_path / "run.sh").write_text("exec python3 train.py\n")
+    report = check_file(sub, CHTC)
+    assert not [f for f in report.findings if f.code == "secret-in-script"]
+
+
 def test_redact_masks_url_passwords():
     assert redact("git clone https://me:s3cretpw@example.org/r.git") == \
         "git clone https://me:***@example.org/r.git"

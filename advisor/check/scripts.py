@@ -26,9 +26,9 @@ def _inside(base: Path, name: str) -> Path | None:
     try:
         path = (base / name).resolve()
         path.relative_to(base.resolve())
-    except (OSError, ValueError):
+        return path if path.is_file() else None
+    except (OSError, ValueError):   # outside the folder, or a name the OS refuses (too long)
         return None
-    return path if path.is_file() else None
 
 
 def _read(path: Path) -> str | None:
