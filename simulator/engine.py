@@ -12,8 +12,8 @@ cost R (every start but a job's first; it includes the checkpoint transfer; it c
 interrupted). Then work proceeds in segments: τ hours of useful work followed by a checkpoint
 write of δ hours; the last segment holds what is left (≤ τ) and also ends with a write (the
 final checkpoint/output). An interruption loses the work since the last *completed* write
-(the whole segment in progress, including a write in progress). Lost work is computed
-arithmetically at the interruption time; no event is scheduled per checkpoint. Without
+(the whole segment in progress, including a write in progress: `JobKind.split`). Lost work is
+computed arithmetically at the interruption time; no event is scheduled per checkpoint. Without
 checkpointing an interruption loses the whole run. τ, δ and R are wall-clock hours on the GPU;
 work is in reference-GPU hours, divided by the GPU's speed factor.
 
@@ -22,7 +22,8 @@ mode): each run is one segment; the job keeps its slot and restarts in place aft
 paying R: no re-match, no new start counted, no wait. The tier clock is the claim's
 (JobRuntimeGuarantee measures the job's time on its slot), so it runs on across in-place
 restarts, as does the slot's eviction time, drawn once per claim; only a new match restarts
-them (a pool whose `limits.tier_clock` is `run` restarts the tier clock at each exit 85). At the limit a job is held, or vacated and requeued (like an eviction) when it is
+them (a pool whose `limits.tier_clock` is `run` restarts the tier clock at each exit 85). At
+the limit a job is held, or vacated and requeued (like an eviction) when it is
 `is_resumable` and the pool's `resumable_at_tier_limit` is `vacate`. At an eviction or a vacate
 a job that `saves_on_sigterm` holds the slot for its write δ and keeps all its useful work if
 δ ≤ the grace, else it is killed at the grace and loses the work since its last checkpoint; it
@@ -30,8 +31,9 @@ is runnable again after a restart delay drawn from `restart_delay_hours` (none: 
 
 **Interruptions**: on a slot with a time-to-eviction distribution a time is drawn (from that
 slot class's own random stream) whenever a job is matched there; owned slots evict backfill jobs
-when the owner returns (`OWNER_RETURNED`, the owner then keeps the GPU for `owner_busy_hours`),
-others are `OPPORTUNISTIC` (the GPU is free again at once); `TIER_LIMIT` and `TIER_VACATE` are
+when the owner returns (`OWNER_RETURNED`; the owners, who also claim their idle GPUs, keep a GPU
+for a busy period: `simulator.owners`), others are `OPPORTUNISTIC` (the GPU is free again at
+once); `TIER_LIMIT` and `TIER_VACATE` are
 the tier's. Every cause is in the run trace (`run(..., trace=True)`). An evicted job keeps its
 place in the queue. A job interrupted more often than the pool's
 `limits.max_starts_without_finishing` (OSPool: 30) is held; pools that name no such limit get a
@@ -73,6 +75,7 @@ from simulator.matchmaking import (
     slot_infos,
     workload_cpu_speed,
 )
+from simulator.owners import Owners
 from simulator.results import Measures, Results, build_results
 from simulator.scenario import CheckpointMode, Request, Scenario
 from simulator.streams import Draws, spawn_streams
@@ -81,7 +84,6 @@ from simulator.streams import Draws, spawn_streams
 FINISH, EXIT, EVICT, HOLD, VACATE = RunEnd.FINISH, RunEnd.EXIT, RunEnd.EVICT, RunEnd.HOLD, RunEnd.VACATE
 WAITING, RUNNING, COMPLETED, HELD = State.WAITING, State.RUNNING, State.COMPLETED, State.HELD
 _NONE, _PERIODIC, _EXIT = Mode.NONE, Mode.PERIODIC, Mode.EXIT
-STATE_LABELS = np.array([s.label for s in State], dtype=object)
 
 
 class EvictionCause(enum.Enum):
@@ -119,10 +121,6 @@ class Engine:
         self.grace = scenario.grace_hours
         self.vacate_resumable = pool.resumable_at_tier_limit == "vacate"
         self.clock_per_run = pool.tier_clock == "run"
-        self.owner_draws: list[Draws | None] = [
-            Draws(scenario.owner_busy_hours, np.random.default_rng(ss))
-            if s.owned and scenario.owner_busy_hours is not None else None
-            for s, ss in zip(self.slots, s_owner.spawn(n_slots), strict=True)]
         type_names = list(dict.fromkeys(s.gpu for s in self.slots))
         if len(type_names) > MASK_BITS:
             raise ConfigError("pool.slots", len(type_names),
@@ -156,6 +154,13 @@ class Engine:
             users += b.users
         self.mm = Matchmaker(self.slots, users, len(tiers), scenario.fair_share_half_life_hours,
                              self.kinds)
+        n_gpu_classes = len(pool.slots)
+        self.owners = Owners(
+            self.env, self.mm.free, [s.units for s in self.slots],
+            [s.eviction if s.owned else None for s in self.slots],
+            [scenario.owner_busy(pool.slots[i]) if i < n_gpu_classes else None
+             for i in range(n_slots)],
+            s_owner.spawn(n_slots), scenario.warmup_hours, self._dispatch)
         self.queue_index: dict[int, int] = {}
         self.queues: list[JobQueue] = []
         self.n_kinds = len(self.kinds)
@@ -327,22 +332,6 @@ class Engine:
         run: Run = (j, slot, now, wall, restart, end, claim, evict_at)
         self.env.timeout(length, run).callbacks.append(self._run_end)
 
-    def _split(self, k: JobKind, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
-        """(work kept, work lost, overhead), in wall hours, of a run interrupted at `elapsed`."""
-        if elapsed <= restart:
-            return 0.0, 0.0, elapsed
-        x = elapsed - restart
-        if k.mode == _NONE:
-            return 0.0, x, restart
-        tau, delta = k.tau, k.delta
-        segments = 1 if k.mode == _EXIT else max(1, math.ceil(wall / tau - 1e-9))
-        done = min(int(x // (tau + delta)), segments - 1)
-        rem = x - done * (tau + delta)
-        useful = min(tau, wall - done * tau)
-        if rem <= useful:
-            return done * tau, rem, restart + done * delta
-        return done * tau, useful, restart + done * delta + (rem - useful)
-
     def _run_end(self, ev: Any) -> None:
         j, slot, started, wall, restart, planned, claim, evict_at = ev.value
         now = self.env.now
@@ -372,12 +361,12 @@ class Engine:
         else:
             if task and planned != HOLD and self.sigterm_save >= 0.0:   # SIGTERM: save
                 held = min(self.sigterm_save, self.grace)
-                kept, lost, over = self._split(k, elapsed - held, wall, restart)
+                kept, lost, over = k.split(elapsed - held, wall, restart)
                 if self.sigterm_save <= self.grace:   # the save finished before SIGKILL
                     kept, lost = kept + lost, 0.0
                 over += held
             else:
-                kept, lost, over = self._split(k, elapsed, wall, restart)
+                kept, lost, over = k.split(elapsed, wall, restart)
             jobs.progress[j] += kept * k.speed[slot]
         self.mm.give_back(q, slot, units, k.usage[slot], now)
         busy_last = self.busy_last  # inline of _busy_change(slot, -units, now)
@@ -388,10 +377,8 @@ class Engine:
         self.busy[slot] -= units
         end = planned
         if end == EVICT or end == VACATE:
-            owner = self.owner_draws[slot] if end == EVICT else None
-            if owner is not None:
-                self.mm.free[slot] -= units  # the owner's own work holds the GPUs for a while
-                self.env.timeout(owner.next(), (slot, units)).callbacks.append(self._owner_leaves)
+            if end == EVICT and self.slots[slot].owned:
+                self.owners.returned(slot, units, now)  # the owners' own work holds the GPUs
             end = EVICT
             evictions = jobs.evictions[j] + 1
             jobs.evictions[j] = evictions
@@ -440,11 +427,6 @@ class Engine:
         self.mm.push(self.queues[self.jobs.queue[j]], self.jobs.seq[j])
         self._dispatch(self.env.now)
 
-    def _owner_leaves(self, ev: Any) -> None:
-        slot, units = ev.value
-        self.mm.free[slot] += units
-        self._dispatch(self.env.now)
-
     def _dispatch(self, now: float) -> None:
         mm = self.mm
         n = self.n
@@ -470,6 +452,7 @@ class Engine:
             env.timeout(self.arrivals[0], 0).callbacks.append(self._workload_arrival)
         for b, (arrival, *_rest) in enumerate(self.bg_draws):
             env.timeout(arrival.next(), b).callbacks.append(self._background_arrival)
+        self.owners.start()
         if sc.horizon_hours is not None:
             env.timeout(sc.horizon_hours).callbacks.append(self._horizon)
         # SimPy's own stop signal: `run` returns when `stop` fires or nothing is left to happen
@@ -486,41 +469,18 @@ class Engine:
 
     def _results(self, end: float) -> Results:
         n = self.n
-        tasks = self.tasks
-        state = tasks.column("state")
-        wait = tasks.column("wait")
-        waiting = state == WAITING
-        wait[waiting] += end - np.frombuffer(self.jobs.enqueued, dtype=np.float64)[:n][waiting]
-        names = self.type_names
-        masks, mask_index = np.unique(tasks.column("gpu_types"), return_inverse=True)
-        mask_labels = np.array(["+".join(names[i] for i in range(len(names)) if int(mask) >> i & 1)
-                                for mask in masks], dtype=object)
-        columns: dict[str, Any] = {
-            "task": np.arange(n),
-            "submit_hours": tasks.column("submit"),
-            "first_start_hours": tasks.column("first_start"),
-            "finish_hours": tasks.column("finish"),
-            "total_wait_hours": wait,
-            "evictions": tasks.column("evictions"),
-            "holds": tasks.column("holds"),
-            "checkpoint_exits": tasks.column("checkpoint_exits"),
-            "starts": tasks.column("starts"),
-            "gpu_types": mask_labels[mask_index.reshape(-1)],
-            "work_hours": np.frombuffer(self.jobs.work, dtype=np.float64)[:n],
-            "good_gpu_hours": tasks.column("good"),
-            "lost_gpu_hours": tasks.column("lost"),
-            "overhead_gpu_hours": tasks.column("overhead"),
-            "cpu_core_hours": tasks.column("cpu_core_hours"),
-            "state": STATE_LABELS[state],
-        }
+        columns = self.tasks.result_columns(self.jobs, end, self.type_names)
         capacity: dict[str, float] = {}
         busy: dict[str, float] = {}
+        owned = 0
         for i, info in enumerate(self.slots):
             capacity[info.gpu] = capacity.get(info.gpu, 0) + info.units
             busy[info.gpu] = busy.get(info.gpu, 0.0) + self.busy_area[i]
+            owned += info.units if info.owned else 0
         measures = Measures(window_start=self.w0, window_end=end, capacity=capacity,
                             busy_hours=busy, waiting_task_hours=self.wait_area,
-                            background_jobs=len(self.jobs) - n)
+                            background_jobs=len(self.jobs) - n, owned_gpus=owned,
+                            owner_busy_hours=sum(self.owners.hours(end)))
         trace = None
         if self.trace is not None:
             trace = pd.DataFrame(self.trace, columns=["time_hours", "event", "job", "slot", "units",

@@ -134,3 +134,36 @@ class Tasks:
         values: array = getattr(self, name)
         return np.frombuffer(values, dtype=values.typecode) if len(values) else np.array(
             [], dtype=values.typecode)
+
+    def result_columns(self, jobs: Jobs, end: float, type_names: list[str]) -> dict[str, Any]:
+        """The columns of `Results.tasks` at the run's `end` (a task still waiting has waited up
+        to `end`); `type_names[i]` is the GPU type of bit i of `gpu_types`."""
+        n = len(self.state)
+        state = self.column("state")
+        wait = self.column("wait")
+        waiting = state == State.WAITING
+        wait[waiting] += end - np.frombuffer(jobs.enqueued, dtype=np.float64)[:n][waiting]
+        masks, mask_index = np.unique(self.column("gpu_types"), return_inverse=True)
+        mask_labels = np.array(["+".join(type_names[i] for i in range(len(type_names))
+                                         if int(mask) >> i & 1) for mask in masks], dtype=object)
+        return {
+            "task": np.arange(n),
+            "submit_hours": self.column("submit"),
+            "first_start_hours": self.column("first_start"),
+            "finish_hours": self.column("finish"),
+            "total_wait_hours": wait,
+            "evictions": self.column("evictions"),
+            "holds": self.column("holds"),
+            "checkpoint_exits": self.column("checkpoint_exits"),
+            "starts": self.column("starts"),
+            "gpu_types": mask_labels[mask_index.reshape(-1)],
+            "work_hours": np.frombuffer(jobs.work, dtype=np.float64)[:n],
+            "good_gpu_hours": self.column("good"),
+            "lost_gpu_hours": self.column("lost"),
+            "overhead_gpu_hours": self.column("overhead"),
+            "cpu_core_hours": self.column("cpu_core_hours"),
+            "state": STATE_LABELS[state],
+        }
+
+
+STATE_LABELS = np.array([s.label for s in State], dtype=object)

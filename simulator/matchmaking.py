@@ -239,6 +239,24 @@ class JobKind:
         self.tier = tier_index
         self.resumable = request.is_resumable
 
+    def split(self, elapsed: float, wall: float, restart: float) -> tuple[float, float, float]:
+        """(work kept, work lost, overhead), in wall hours, of a run of `wall` hours of work
+        after a restart of `restart` hours, interrupted at `elapsed` (the checkpoint semantics
+        of `simulator.engine`: work since the last completed write is lost)."""
+        if elapsed <= restart:
+            return 0.0, 0.0, elapsed
+        x = elapsed - restart
+        if self.mode == Mode.NONE:
+            return 0.0, x, restart
+        tau, delta = self.tau, self.delta
+        segments = 1 if self.mode == Mode.EXIT else max(1, math.ceil(wall / tau - 1e-9))
+        done = min(int(x // (tau + delta)), segments - 1)
+        rem = x - done * (tau + delta)
+        useful = min(tau, wall - done * tau)
+        if rem <= useful:
+            return done * tau, rem, restart + done * delta
+        return done * tau, useful, restart + done * delta + (rem - useful)
+
 
 class Matchmaker:
     """Free units per slot class, per-user tier usage, and the waiting queues of each kind."""

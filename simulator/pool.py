@@ -10,6 +10,9 @@ overridable in the pool file and in a scenario):
 
 * `eviction.grace_seconds`: SIGTERM to the job's top-level process, SIGKILL this long after
   (600 s on every pool probed): the time a job has to save a checkpoint on SIGTERM;
+* `eviction.owner_busy_fraction` (default 0): the share of the time research groups use their
+  own GPUs themselves; an owned GPU not in its owners' use is free or lent as backfill
+  (`simulator.owners`). 0 keeps the owners off their idle GPUs: a returning owner only evicts;
 * `eviction.restart_delay_hours`: a distribution of the time from an eviction until the job can
   run again (probes: typically 30–110 s, 11–430 s seen; the shipped pools name
   `DEFAULT_RESTART_DELAY`). A pool file that names none has none, an idealised pool like its
@@ -73,7 +76,7 @@ DEFAULT_GRACE_SECONDS = 600.0
 # and 99th percentiles: mean 57 e^{0.32} = 78 s, cv sqrt(e^{0.64} - 1) = 0.95.
 DEFAULT_RESTART_DELAY = {"dist": "lognormal", "mean": 78.0 / 3600, "cv": 0.95,
                          "source": "docs/DOMAIN.md §3: eviction to restart typically 30-110 s, 11-430 s seen"}
-EVICTION_POLICY_KEYS = ("grace_seconds", "restart_delay_hours", "source")
+EVICTION_POLICY_KEYS = ("grace_seconds", "restart_delay_hours", "owner_busy_fraction", "source")
 TIER_LIMIT_ACTIONS = ("hold", "vacate")
 TIER_CLOCKS = ("claim", "run")
 
@@ -179,6 +182,7 @@ class Pool:
     title: str = ""   # how people name the pool in a sentence ("CHTC", "the OSPool")
     grace_seconds: float = DEFAULT_GRACE_SECONDS         # SIGTERM to SIGKILL at an eviction
     restart_delay: Distribution | None = None             # eviction to runnable again (hours)
+    owner_busy_fraction: float = 0.0                      # owners' own use of their GPUs
     resumable_at_tier_limit: str = "hold"                 # `vacate`: requeue +is_resumable jobs
     tier_clock: str = "claim"                             # `run`: exit 85 restarts the tier clock
 
@@ -436,6 +440,8 @@ def _pool_from_dict(raw: Any, catalog: Catalog) -> Pool:
         containers=_named_entries(m.get("containers"), "containers", CONTAINER_KEYS,
                                   "{cuda13: {image: docker://pytorch/pytorch:TAG, min_capability: 7.5}}"),
         grace_seconds=grace, restart_delay=delay,
+        owner_busy_fraction=number(eviction.get("owner_busy_fraction"), "eviction.owner_busy_fraction",
+                                   default=0.0, minimum=0, maximum=0.99),
         resumable_at_tier_limit=choice(limits.get("resumable_at_tier_limit"),
                                        "limits.resumable_at_tier_limit", TIER_LIMIT_ACTIONS,
                                        default="hold",

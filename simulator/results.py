@@ -21,7 +21,8 @@ workload tasks waiting; Little's law: ≈ `submitted_per_hour` × `mean_wait_hou
 `submitted_per_hour`, `window_hours`, `good_gpu_hours`, `lost_gpu_hours`,
 `overhead_gpu_hours`, `background_jobs`, `gpu_share` (the workload's GPU-hours, good + lost +
 overhead, over the pool's GPUs × `makespan_hours`: the share of all GPUs it held on average from
-its first submission to its last result; NaN when no task completed).
+its first submission to its last result; NaN when no task completed), `owner_busy_fraction`
+(owned GPUs held by their owners, time-averaged over the window; NaN without owned GPUs).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Measures:
     busy_hours: dict[str, float]  # busy unit-hours per type within the window
     waiting_task_hours: float
     background_jobs: int = 0
+    owned_gpus: int = 0               # GPUs of owned slot classes
+    owner_busy_hours: float = 0.0     # GPU-hours their owners held them (simulator.owners)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +122,8 @@ def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
         "overhead_gpu_hours": over,
         "background_jobs": m.background_jobs,
     }
+    summary["owner_busy_fraction"] = (m.owner_busy_hours / (m.owned_gpus * window)
+                                      if m.owned_gpus and window > 0 else math.nan)
     span = summary["makespan_hours"]
     summary["gpu_share"] = used / (gpus * span) if gpus and span > 0 else math.nan
     if "CPU" in m.capacity:

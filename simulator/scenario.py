@@ -12,7 +12,9 @@ Keys (docs/DESIGN.md §4.3), times in hours unless the name says otherwise::
     pool: chtc | path.yaml | {name, slots, tiers, ...}
     eviction: {time_to_eviction: DIST | none,        # slots whose pool class names none
                grace_seconds, restart_delay_hours: DIST | none}   # default: the pool's
-    owner_busy_hours: DIST | none     # how long a returning owner keeps an owned GPU (none: 0)
+    owner_busy_hours: DIST | none     # how long an owner keeps an owned GPU (none: 0)
+    owner_busy_fraction: F            # owners' own use of their GPUs (default the pool's;
+                                      # sets owner_busy_hours: simulator.owners)
     fair_share: {half_life_hours: 24} | none          # none: first come, first served
     workload:
       tasks, start_hours, arrival: DIST (absent: all at start_hours), work_hours: DIST,
@@ -75,7 +77,7 @@ from simulator.request import Request
 from simulator.validate import REQUIRED, boolean, choice, join, known_keys, mapping, number, string
 
 SCENARIO_KEYS = ("name", "description", "seed", "replications", "warmup_hours", "horizon_hours",
-                 "pool", "eviction", "owner_busy_hours", "fair_share", "workload", "background",
+                 "pool", "eviction", "owner_busy_hours", "owner_busy_fraction", "fair_share", "workload", "background",
                  "source")
 WORKLOAD_KEYS = ("name", "user", "tasks", "start_hours", "arrival", "work_hours", "reference_gpu",
                  "speed", "request", "checkpoint", "source")
@@ -160,6 +162,7 @@ class Scenario:
     eviction: Distribution | None = None
     eviction_given: bool = False
     owner_busy_hours: Distribution | None = None
+    owner_busy_fraction: float = 0.0             # the pool's unless the scenario says
     fair_share_half_life_hours: float | None = DEFAULT_HALF_LIFE_HOURS
     grace_seconds: float = 600.0                 # the pool's unless the scenario's eviction says
     restart_delay: Distribution | None = None    # eviction to runnable again (hours); None: at once
@@ -211,6 +214,21 @@ class Scenario:
         if slot.eviction_specified or not self.eviction_given:
             return slot.time_to_eviction
         return self.eviction
+
+    def owner_busy(self, slot: SlotClass) -> Distribution | None:
+        """How long the owners of `slot` keep a GPU they take back: `owner_busy_hours`, else
+        exponential with the mean that makes their busy fraction f: B = I·f/(1−f) for idle
+        periods of mean I (the slot's time to eviction); None on a shared slot, or when
+        neither is set (an owner who returns leaves at once)."""
+        if not slot.backfill_only:
+            return None
+        if self.owner_busy_hours is not None:
+            return self.owner_busy_hours
+        idle = self.slot_eviction(slot)
+        f = self.owner_busy_fraction
+        if f <= 0.0 or idle is None or not 0.0 < idle.mean < math.inf:
+            return None
+        return Distribution("exponential", (("mean", idle.mean * f / (1.0 - f)),))
 
     @property
     def grace_hours(self) -> float:
@@ -427,6 +445,7 @@ def _parse(raw: Any, source: str) -> Scenario:
         grace_seconds=grace, restart_delay=delay,
         owner_busy_hours=parse_distribution(m.get("owner_busy_hours"), "owner_busy_hours",
                                             allow_none=True),
+        owner_busy_fraction=_owner_fraction(m, pool),
         replications=number(m.get("replications"), "replications", default=20,
                             exclusive_minimum=0, integer=True, maximum=MAX_REPLICATIONS),
         warmup_hours=warmup, horizon_hours=horizon,
@@ -439,6 +458,16 @@ def _parse(raw: Any, source: str) -> Scenario:
     from simulator.matchmaking import check_matchable
     check_matchable(scenario)
     return scenario
+
+
+def _owner_fraction(m: Mapping[str, Any], pool: Pool) -> float:
+    f = number(m.get("owner_busy_fraction"), "owner_busy_fraction",
+               default=pool.owner_busy_fraction, minimum=0, maximum=0.99)
+    if m.get("owner_busy_fraction") is not None and m.get("owner_busy_hours") is not None:
+        raise ConfigError("owner_busy_fraction", f, "and owner_busy_hours are both set; the "
+                          "fraction sets the owners' busy periods from their idle ones.",
+                          "keep one of them.")
+    return float(f)
 
 
 def _dist(spec: Any, where: str) -> Distribution:

@@ -2,7 +2,8 @@
 
 Children, in order: arrivals, work (the workload's, drawn up front), evictions (one grandchild
 per slot class), background (one grandchild per background entry: arrivals, work, users),
-owner (one grandchild per slot class: how long a returning owner keeps the GPU). A child's
+owner (one grandchild per slot class, split by `simulator.owners` into busy periods, arrivals
+on idle GPUs and the start in equilibrium). A child's
 stream does not depend on how many siblings are spawned, so changing a policy (a checkpoint
 interval, a request) leaves the workload's arrivals and work unchanged: common random numbers.
 """

@@ -86,3 +86,55 @@ def test_evaluate_reports_the_mean_share_of_its_replications() -> None:
     assert math.isfinite(out.gpu_share)
     assert out.gpu_share == pytest.approx(float(np.mean(shares)), rel=1e-9)
     assert out.to_dict()["gpu_share"] == out.gpu_share
+
+
+def resumable_campaign(load: float, owners: float, backfill_users: bool) -> Scenario:
+    """The short-tier campaign, resumable (so it may use owned GPUs as backfill), with the owners
+    using `owners` of their GPUs and, if `backfill_users`, 20 more users keeping `load` of the
+    owners' idle GPUs busy with resumable jobs (3 h on average)."""
+    d = campaign("short", tasks=600, load=load).to_dict()
+    d["workload"]["request"]["is_resumable"] = True
+    d["owner_busy_fraction"] = owners
+    if backfill_users:
+        owned = sum(s.count for s in load_pool("chtc").slots if s.backfill_only)
+        d["background"] = [d["background"], {
+            "name": "backfill-users", "users": 20,
+            "arrival": {"dist": "exponential", "mean": 3.0 / (load * owned * (1 - owners))},
+            "work_hours": {"dist": "lognormal", "mean": 3.0, "cv": 1.0},
+            "request": {"gpus": 1, "cpus": 1, "memory_gb": 4, "is_resumable": True,
+                        "job_length": "medium"}}]
+    return Scenario.from_dict(d)
+
+
+def test_a_resumable_campaign_gets_what_owners_and_other_users_leave() -> None:
+    # Fair share is work-conserving: other users, whose priority is better than the campaign's,
+    # get what they ask for; the campaign gets the rest of what it may use. With 70% of the
+    # shared GPUs and 70% of the owners' idle GPUs asked for by others and owners busy half the
+    # time, that is 0.3 × (122 + 0.5 × 150) of 272 GPUs = 0.217, not every idle GPU.
+    pool = load_pool("chtc")
+    shared = sum(s.count for s in pool.slots if not s.backfill_only)
+    owned = sum(s.count for s in pool.slots if s.backfill_only)
+    expected = (1 - 0.7) * (shared + 0.5 * owned) / (shared + owned)
+    contested = run(resumable_campaign(0.7, 0.5, True), 1).summary
+    assert contested["gpu_share"] == pytest.approx(expected, rel=0.15)
+    assert contested["owner_busy_fraction"] == pytest.approx(0.5, abs=0.05)
+    # without owners of their own and competitors on backfill, it would take far more
+    alone = run(resumable_campaign(0.7, 0.0, False), 1).summary
+    assert alone["gpu_share"] > 2 * contested["gpu_share"]
+    assert alone["makespan_hours"] < contested["makespan_hours"]
+
+
+def test_recommend_puts_other_users_on_backfill_only_where_there_are_owned_gpus() -> None:
+    from advisor.recommend.evaluate import background
+
+    for name, want in (("chtc", ["other-users", "other-users-backfill"]), ("ospool", ["other-users"])):
+        pool = load_pool(name)
+        entries = background(pool, 0.6, {s.gpu: 1.0 for s in pool.slots})
+        assert [e["name"] for e in entries] == want
+        if name == "chtc":
+            backfill = entries[1]
+            assert backfill["request"]["is_resumable"] is True
+            idle = (1 - pool.owner_busy_fraction) * sum(s.count for s in pool.slots if s.backfill_only)
+            # arrivals × mean work = 60% of the owners' idle GPUs
+            rate = 1.0 / backfill["arrival"]["mean"]
+            assert rate * backfill["work_hours"]["mean"] == pytest.approx(0.6 * idle)

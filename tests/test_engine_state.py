@@ -17,9 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import Scenario, run
-from simulator.engine import Engine
 from simulator.jobs import Jobs, RunEnd, State, Tasks
-from simulator.matchmaking import FairShare, JobQueue, Matchmaker, SlotInfo
+from simulator.matchmaking import FairShare, JobKind, JobQueue, Matchmaker, SlotInfo
 
 
 def test_job_columns_are_typed_and_grow_for_background_jobs() -> None:
@@ -66,7 +65,7 @@ def test_an_error_inside_a_callback_is_not_swallowed(monkeypatch: pytest.MonkeyP
     def broken(*_args: Any) -> tuple[float, float, float]:
         raise RuntimeError("broken split")
 
-    monkeypatch.setattr(Engine, "_split", broken)
+    monkeypatch.setattr(JobKind, "split", broken)
     with pytest.raises(RuntimeError, match="broken split"):
         run(sc, 1)
 

@@ -2,7 +2,9 @@
 used against what they requested, their runs, evictions, holds (with the reason code named),
 aborts, disconnections and exit codes, and what to request next time. With --emit-calibration,
 write the measured eviction rate (with its exact confidence interval) and run-time
-distribution as a scenario fragment the simulator reads.
+distribution as a scenario fragment the simulator reads. With --slots, snapshots of the pool's
+slots (`condor_status -json` or `-long`) give the owners' busy fraction of their own GPUs
+(`owner_busy_fraction`, advisor/logs/slots.py), with or without event logs.
 
 A log that is truncated, corrupt or not a log at all: the report of what was read before the
 fault is still printed (JSON: "partial": true, "errors": [...]) and the exit code is 2.
@@ -11,6 +13,7 @@ Examples:
   advisor logs job.log
   advisor logs logs/*.log --json
   advisor logs job.log --headroom 0.3 --emit-calibration calibration.yaml
+  advisor logs job.log --slots monday.json friday.long --emit-calibration calibration.yaml
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emit-calibration", metavar="PATH",
                         help="write the eviction rate and run-time distribution as a scenario "
                              "fragment (YAML) for `advisor simulate`")
+    parser.add_argument("--slots", nargs="+", action="extend", metavar="FILE", default=None,
+                        help="snapshots of the pool's slots (`condor_status -json` or `-long` "
+                             "output): the owners' busy fraction of their own GPUs "
+                             "(owner_busy_fraction); put event logs before --slots")
     parser.add_argument("--rows", type=number(integer=True, minimum=0, example="30"), default=30,
                         metavar="N",
                         help="jobs shown in the per-job table (default 30; --json has them all)")
@@ -53,6 +60,16 @@ def run(args: argparse.Namespace) -> CommandResult:
     from advisor.logs.slurm import analyze_slurm, looks_like_slurm
 
     slurm = [p for p in args.logfiles if looks_like_slurm(p)]
+    slots = None
+    if args.slots:
+        from advisor.logs import slots as slots_mod
+
+        if args.sacct or slurm:
+            raise InputError("--slots", " ".join(args.slots), "are HTCondor slot snapshots; "
+                             "Slurm accounting was given too.", "give them in separate runs.")
+        slots = slots_mod.calibrate_slots(args.slots)
+        if not args.logfiles:
+            return _slots_only(args, slots)
     if args.sacct or slurm:
         if len(slurm) < len(args.logfiles):
             raise InputError("LOGFILE", next(p for p in args.logfiles if p not in slurm),
@@ -74,7 +91,9 @@ def run(args: argparse.Namespace) -> CommandResult:
             data["calibration"]["written"] = None
         else:
             try:
-                path = write_fragment(report.calibration, args.emit_calibration)
+                path = (write_fragment(report.calibration, args.emit_calibration) if slots is None
+                        else slots_mod.write_fragment(slots, args.emit_calibration,
+                                                      report.calibration))
             except OSError as exc:
                 raise InputError("--emit-calibration", args.emit_calibration,
                                  f"cannot be written ({exc.strerror or exc}).",
@@ -82,9 +101,37 @@ def run(args: argparse.Namespace) -> CommandResult:
             data["calibration"]["written"] = str(path)
     rows = args.rows
     warnings = [f"{lg.path}: {w}" for lg in report.logs for w in getattr(lg, "warnings", [])]
+    if slots is not None:
+        data["slots"] = slots.to_dict()
+        data["slots"]["written"] = data["calibration"].get("written")
+        warnings += slots.warnings
     data["warnings"] = warnings
     return CommandResult(data, lambda console: render(console, data, rows),
                          exit_code=2 if report.partial else 0, warnings=warnings)
+
+
+def _slots_only(args: argparse.Namespace, slots: Any) -> CommandResult:
+    """--slots without event logs: the owners' busy fraction alone."""
+    from advisor.logs import SCHEMA
+
+    data: dict[str, Any] = {"schema": SCHEMA, "partial": False, "errors": [],
+                            "slots": slots.to_dict(), "warnings": slots.warnings}
+    data["slots"]["written"] = None
+    if args.emit_calibration:
+        from advisor.logs.slots import write_fragment as write_slots
+
+        try:
+            data["slots"]["written"] = str(write_slots(slots, args.emit_calibration))
+        except OSError as exc:
+            raise InputError("--emit-calibration", args.emit_calibration,
+                             f"cannot be written ({exc.strerror or exc}).",
+                             "give a path in a directory you can write to.") from exc
+
+    def show(console: Console) -> None:
+        console.print(escape(slots.describe()), highlight=False)
+        if data["slots"]["written"]:
+            console.print(f"Scenario fragment written to {escape(data['slots']['written'])}")
+    return CommandResult(data, show, exit_code=0, warnings=slots.warnings)
 
 
 def _v(x: Any, digits: int = 0) -> str:
@@ -116,6 +163,8 @@ def render(console: Console, data: dict[str, Any], rows: int = 30) -> None:
     _usage_table(console, data)
     _recommendation(console, data)
     _calibration(console, data)
+    if "slots" in data:
+        console.print(escape(data["slots"]["summary"]), highlight=False)
     for err in data["errors"]:
         console.print(f"[bold red]error:[/] {escape(err['log'])}: {escape(err['message'])}")
     if data["partial"]:

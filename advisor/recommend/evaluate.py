@@ -1,7 +1,9 @@
 """Simulate each candidate on the pool under other users' load, with common random numbers.
 
 The scenario: the pool; other users keep the shared GPUs `background_load` busy (an assumption
-the output states: 20 users, lognormal jobs of mean 6 h, cv 1.5, on the default tier); after a
+the output states: 20 users, lognormal jobs of mean 6 h, cv 1.5, on the default tier) and, on a
+pool with owned GPUs, 20 more keep that share of what the owners leave idle busy with
+resumable jobs (mean 3 h), all under fair share with the workload's user; after a
 warm-up the workload's jobs are submitted at once; time-to-results is the time from submission
 to the last job's completion. For very many jobs a slice is simulated and the result scaled
 (the pool is then throughput-bound: time grows linearly with the number of jobs).
@@ -18,6 +20,7 @@ import numpy as np
 
 from advisor.assess.rules import JOB_STARTUP_S
 from advisor.recommend.candidates import Candidate, CheckpointCosts, Space
+from simulator.pool import Pool
 from simulator.replicate import replication_seeds, run_summary
 from simulator.scenario import Scenario
 
@@ -37,6 +40,11 @@ MIN_SIM_RUNS_PER_JOB = 20
 BACKGROUND_USERS = 20
 BACKGROUND_MEAN_HOURS = 6.0
 BACKGROUND_CV = 1.5
+# Other users' backfill jobs: shorter, as CHTC advises for backfill (jobs under 4-6 h or
+# checkpointing that often: docs/DOMAIN.md §2); an assumption the output states.
+BACKFILL_USERS = 20
+BACKFILL_MEAN_HOURS = 3.0
+BACKFILL_CV = 1.0
 
 
 @dataclass(frozen=True)
@@ -58,20 +66,47 @@ class Outcome:
                 "jobs_per_simulated_job": self.scale, "gpu_share": self.gpu_share}
 
 
-def background(space: Space, load: float, speeds: dict[str, float]) -> dict[str, Any] | None:
-    """Other users' jobs sized to keep `load` of the shared GPUs busy."""
+def background(pool: Pool, load: float, speeds: dict[str, float]) -> list[dict[str, Any]]:
+    """Other users' jobs, sized to keep `load` of the GPUs they can reach busy: the shared GPUs
+    (BACKGROUND_USERS users), and, where the pool has owned GPUs, the part of those their owners
+    leave idle (`owner_busy_fraction`) with resumable jobs (BACKFILL_USERS more users) that
+    compete for backfill under fair share like the workload's own."""
     if load <= 0:
-        return None
-    pool = space.pool
-    capacity = sum(s.count * speeds.get(s.gpu, 1.0) for s in pool.slots if not s.backfill_only)
-    rate = load * capacity / BACKGROUND_MEAN_HOURS
-    request: dict[str, Any] = {"gpus": 1, "cpus": 1, "memory_gb": 4}
+        return []
+    base: dict[str, Any] = {"gpus": 1, "cpus": 1, "memory_gb": 4}
     if pool.default_tier is not None:
-        request["job_length"] = pool.default_tier.name
-    return {"name": "other-users", "users": BACKGROUND_USERS,
-            "arrival": {"dist": "exponential", "mean": 1.0 / rate},
-            "work_hours": {"dist": "lognormal", "mean": BACKGROUND_MEAN_HOURS, "cv": BACKGROUND_CV},
-            "request": request}
+        base["job_length"] = pool.default_tier.name
+    out = []
+    shared = sum(s.count * speeds.get(s.gpu, 1.0) for s in pool.slots if not s.backfill_only)
+    if shared > 0:
+        out.append({"name": "other-users", "users": BACKGROUND_USERS,
+                    "arrival": {"dist": "exponential",
+                                "mean": BACKGROUND_MEAN_HOURS / (load * shared)},
+                    "work_hours": {"dist": "lognormal", "mean": BACKGROUND_MEAN_HOURS,
+                                   "cv": BACKGROUND_CV},
+                    "request": base})
+    idle_owned = (1.0 - pool.owner_busy_fraction) * sum(
+        s.count * speeds.get(s.gpu, 1.0) for s in pool.slots if s.backfill_only)
+    if idle_owned > 0:
+        out.append({"name": "other-users-backfill", "users": BACKFILL_USERS,
+                    "arrival": {"dist": "exponential",
+                                "mean": BACKFILL_MEAN_HOURS / (load * idle_owned)},
+                    "work_hours": {"dist": "lognormal", "mean": BACKFILL_MEAN_HOURS,
+                                   "cv": BACKFILL_CV},
+                    "request": {**base, "is_resumable": True}})
+    return out
+
+
+def background_text(pool: Pool, load: float) -> str:
+    """The assumption every simulated outcome rests on, in words."""
+    text = (f"other users keep {load:.0%} of the shared GPUs busy ({BACKGROUND_USERS} users, jobs "
+            f"lognormal with mean {BACKGROUND_MEAN_HOURS:g} h, cv {BACKGROUND_CV:g})")
+    if any(s.backfill_only for s in pool.slots):
+        text += (f"; owners use their own GPUs {pool.owner_busy_fraction:.0%} of the time and "
+                 f"{BACKFILL_USERS} more users keep {load:.0%} of the rest busy with resumable "
+                 f"jobs (mean {BACKFILL_MEAN_HOURS:g} h, cv {BACKFILL_CV:g}); your jobs compete "
+                 "with both under fair share")
+    return text + "; change with --background-load"
 
 
 def simulated_slice(jobs: int, work: float, interval_hours: float | None,
@@ -131,8 +166,8 @@ def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
                      "speed": speeds,
                      "request": request, "checkpoint": checkpoint},
     }
-    bg = background(space, load, speeds)
-    if bg is not None:
+    bg = background(space.pool, load, speeds)
+    if bg:
         d["background"] = bg
     return Scenario.from_dict(d, source=f"candidate {cand.label}"), scale
 

@@ -22,12 +22,7 @@ from advisor.recommend.candidates import (
     Space,
     enumerate_candidates,
 )
-from advisor.recommend.evaluate import (
-    BACKGROUND_CV,
-    BACKGROUND_MEAN_HOURS,
-    BACKGROUND_USERS,
-    scenario_for,
-)
+from advisor.recommend.evaluate import background_text, scenario_for
 from advisor.recommend.sizing import Sizing, size_request
 from advisor.workload import Workload
 from simulator.catalog import Catalog, load_catalog
@@ -91,9 +86,7 @@ def base_assumptions(workload: Workload, pool: Pool, background_load: float, rep
                      seed: int) -> list[str]:
     """What every simulated outcome assumes, before any candidate is chosen."""
     assumed = [
-        f"other users keep {background_load:.0%} of the shared GPUs busy ({BACKGROUND_USERS} users, "
-        f"jobs lognormal with mean {BACKGROUND_MEAN_HOURS:g} h, cv {BACKGROUND_CV:g}); "
-        "change with --background-load",
+        background_text(pool, background_load),
         f"{replications} simulated replications per candidate with common random numbers (seed {seed})",
     ]
     if workload.notes:

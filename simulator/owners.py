@@ -1,0 +1,130 @@
+"""Research groups using their own GPUs: the owners of a pool's owned slot classes.
+
+Each owned GPU alternates between *idle* (no owner job: free, or lent out as backfill) and
+*owner-busy*. Idle periods last the slot class's time to eviction (mean I: from a backfill
+job's point of view the owner comes back after that long); owner-busy periods are drawn from
+the scenario's `owner_busy_hours`, or, when it names none, are exponential with the mean that
+gives the owners' busy fraction f (`owner_busy_fraction`, default the pool's): B = I·f/(1−f),
+so that B/(I+B) = f. With neither, an owner who returns leaves again at once (the GPU is free
+for the next job) and idle GPUs need no events.
+
+Two paths bring an owner back, both at rate 1/I per idle GPU (exact for exponential idle
+periods, the memoryless case):
+
+* on a GPU lent as backfill, at the eviction time the engine draws when the job is matched
+  (`simulator.engine`; cause `owner_returned`); the engine then calls `returned`;
+* on a free GPU, by thinning: owner arrivals come at rate C/I over the class's C GPUs; each picks
+  one GPU at random and claims it when that GPU is free (probability free/C). Arrivals on a GPU
+  that is lent out or already owner-busy are ignored: those have their own clocks.
+
+At time 0 each class starts in equilibrium: Binomial(C, f) GPUs owner-busy, each for a draw
+from the busy-period distribution (exactly the residual time for the exponential default).
+
+Owner-busy GPU-hours are integrated over the statistics window (`hours`), so a run reports how
+much of their GPUs the owners held (`Results.summary["owner_busy_fraction"]`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simulator.distributions import Distribution
+from simulator.streams import Draws
+
+
+class Owners:
+    """The owners of every owned slot class: their claims on free GPUs and how long they keep
+    a GPU; `free` is the matchmaker's free-units list (shared, changed in place)."""
+
+    def __init__(self, env: simpy.Environment, free: list[int], capacity: list[int],
+                 idle: list[Distribution | None], busy: list[Distribution | None],
+                 seeds: list[np.random.SeedSequence], window_start: float,
+                 on_release: Callable[[float], None]) -> None:
+        self.env = env
+        self.free = free
+        self.capacity = capacity
+        self.on_release = on_release
+        self.w0 = window_start
+        n = len(capacity)
+        self.held = [0] * n           # owner-busy GPUs per slot class
+        self.area = [0.0] * n         # owner-busy GPU-hours in the window
+        self.last = [0.0] * n
+        # per class: busy-period draws (also used by the engine after an eviction), and the
+        # thinned arrivals on idle GPUs (None: owners never claim a free GPU there)
+        self.busy: list[Draws | None] = []
+        self.arrivals: list[tuple[Draws, np.random.Generator] | None] = []
+        for s in range(n):
+            busy_ss, arrive_ss, start_ss = seeds[s].spawn(3)
+            b = busy[s]
+            self.busy.append(Draws(b, np.random.default_rng(busy_ss)) if b is not None else None)
+            i = idle[s]
+            mean_idle = i.mean if i is not None else math.inf
+            if b is None or b.mean <= 0.0 or not 0.0 < mean_idle < math.inf:
+                self.arrivals.append(None)
+                continue
+            gap = Distribution("exponential", (("mean", mean_idle / capacity[s]),))
+            self.arrivals.append((Draws(gap, np.random.default_rng(arrive_ss)),
+                                  np.random.default_rng(start_ss)))
+
+    def start(self) -> None:
+        """Each class in equilibrium at time 0, and the first owner arrival on idle GPUs."""
+        for s, arr in enumerate(self.arrivals):
+            if arr is None:
+                continue
+            draws, rng = arr
+            busy = self.busy[s]
+            assert busy is not None
+            mean_busy = busy.dist.mean
+            idle_mean = draws.dist.mean * self.capacity[s]
+            f = mean_busy / (mean_busy + idle_mean)
+            for _ in range(int(rng.binomial(self.capacity[s], f))):
+                self._claim(s, 1, 0.0)
+            self.env.timeout(draws.next(), s).callbacks.append(self._arrival)
+
+    def _change(self, s: int, delta: int, now: float) -> None:
+        t0 = self.last[s] if self.last[s] > self.w0 else self.w0
+        if now > t0:
+            self.area[s] += self.held[s] * (now - t0)
+        self.last[s] = now
+        self.held[s] += delta
+
+    def _claim(self, s: int, units: int, now: float) -> None:
+        busy = self.busy[s]
+        hours = busy.next() if busy is not None else 0.0
+        if hours <= 0.0:
+            return
+        self.free[s] -= units
+        self._change(s, units, now)
+        self.env.timeout(hours, (s, units)).callbacks.append(self._leaves)
+
+    def _arrival(self, ev: Any) -> None:
+        s: int = ev.value
+        arr = self.arrivals[s]
+        assert arr is not None
+        draws, rng = arr
+        now = self.env.now
+        if rng.random() * self.capacity[s] < self.free[s]:   # the GPU the owner wants is free
+            self._claim(s, 1, now)
+        self.env.timeout(draws.next(), s).callbacks.append(self._arrival)
+
+    def returned(self, s: int, units: int, now: float) -> None:
+        """The owners took back `units` GPUs of class `s` from an evicted backfill job."""
+        self._claim(s, units, now)
+
+    def _leaves(self, ev: Any) -> None:
+        s, units = ev.value
+        now = self.env.now
+        self.free[s] += units
+        self._change(s, -units, now)
+        self.on_release(now)
+
+    def hours(self, end: float) -> list[float]:
+        """Owner-busy GPU-hours per slot class in the window, up to `end`."""
+        for s in range(len(self.held)):
+            self._change(s, 0, end)
+        return list(self.area)
