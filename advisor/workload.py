@@ -19,7 +19,7 @@ from simulator.files import read_yaml
 from simulator.validate import REQUIRED, boolean, choice, join, known_keys, mapping, number, string
 
 WORKLOAD_KEYS = ("name", "kind", "tasks", "per_task", "shared_input_gb", "dataset_gb", "container",
-                 "resumable", "data_stays_on_campus", "notes", "source")
+                 "resumable", "saves_on_sigterm", "data_stays_on_campus", "notes", "source")
 PER_TASK_KEYS = ("gpu_hours", "cpu_hours", "reference_gpu", "gpu_memory_gb", "memory_gb",
                  "input_gb", "output_gb", "gpus", "nodes", "checkpoint_gb", "precision", "profile",
                  "steps", "cpus")
@@ -56,6 +56,7 @@ class Workload:
     dataset_gb: float | None = None
     container: str | None = None
     resumable: bool | None = None           # can a task checkpoint and resume? None: training yes
+    saves_on_sigterm: bool | None = None    # the program saves a checkpoint on SIGTERM (None: look)
     data_stays_on_campus: bool = False      # e.g. licensed data that may not leave campus
     notes: str = ""
     source: str = ""
@@ -157,11 +158,46 @@ def _from_dict(raw: Any, base_dir: Path, catalog: Catalog, source: str) -> Workl
         shared_input_gb=top["shared_input_gb"], dataset_gb=top["dataset_gb"],
         container=string(raw.get("container"), "container", default="") or None,
         resumable=boolean(raw.get("resumable"), "resumable", default=None),
+        saves_on_sigterm=boolean(raw.get("saves_on_sigterm"), "saves_on_sigterm", default=None),
         data_stays_on_campus=boolean(raw.get("data_stays_on_campus"), "data_stays_on_campus",
                                      default=False),
         notes=string(raw.get("notes"), "notes", default="", multiline=True, coerce=True),
         source=source, profile_data=profile_data,
     )
+
+
+MAX_SCRIPT_BYTES = 1_000_000   # a training script larger than this is not read for hints
+
+
+def script_text(workload: Workload) -> tuple[str, str] | None:
+    """(path, text) of the profiled training script, when there is one small enough to read."""
+    prof = workload.profile_data
+    if prof is None or not prof.get("script"):
+        return None
+    path = Path(str(prof["script"]))
+    try:
+        if not path.is_file() or path.stat().st_size >= MAX_SCRIPT_BYTES:
+            return None
+        return str(path), path.read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def sigterm_save(workload: Workload) -> tuple[bool, str]:
+    """Whether the program saves a checkpoint into ADVISOR_CHECKPOINT_DIR when it gets SIGTERM
+    (an eviction's, forwarded by the emitted wrapper), and how that is known: the workload's
+    `saves_on_sigterm`, else the profiled script (it names SIGTERM and the directory)."""
+    if workload.saves_on_sigterm is not None:
+        return workload.saves_on_sigterm, "stated in the workload (saves_on_sigterm)"
+    found = script_text(workload)
+    if found is None:
+        return False, ("not known: set saves_on_sigterm: true in the workload if the program saves a "
+                       "checkpoint when it gets SIGTERM")
+    path, text = found
+    name = Path(path).name
+    if re.search(r"\bSIGTERM\b", text) and "ADVISOR_CHECKPOINT_DIR" in text:
+        return True, f"{name} handles SIGTERM and writes to ADVISOR_CHECKPOINT_DIR"
+    return False, f"{name} has no SIGTERM handler that writes to ADVISOR_CHECKPOINT_DIR"
 
 
 def load_profile_json(path: Path) -> Mapping[str, Any]:

@@ -42,6 +42,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import classad2
@@ -384,30 +385,8 @@ def count_snapshot(source: str, fmt: str, slots: Sequence[Slot],
 
 # --- the interval -----------------------------------------------------------------------------
 
-def _normal_quantile(p: float) -> float:
-    """Acklam's rational approximation (relative error < 1.2e-9) of the normal quantile."""
-    a = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-         1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-    b = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-         6.680131188771972e+01, -1.328068155288572e+01)
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-         -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-         3.754408661907416e+00)
-    if p < 0.02425:
-        q = math.sqrt(-2 * math.log(p))
-        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / \
-            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-    if p > 1 - 0.02425:
-        return -_normal_quantile(1 - p)
-    q = p - 0.5
-    r = q * q
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / \
-        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
-
-
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    z = _normal_quantile(0.5 + confidence / 2)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -513,7 +492,7 @@ class SlotsCalibration:
 
     def describe(self) -> str:
         """One line for people."""
-        return (f"Owners' busy fraction: {self.busy_fraction:.3g} ({self.interval_text()}).")
+        return f"Owners' busy fraction: {self.busy_fraction:.3g}: {self.interval_text()}."
 
 
 def calibrate_slots(paths: Sequence[str | Path], confidence: float = 0.95) -> SlotsCalibration:

@@ -26,7 +26,7 @@ from typing import Any
 
 from advisor.assess.rules import JOB_STARTUP_S, TRANSFER_GBPS
 from advisor.assess.runtime import GpuOption
-from advisor.workload import Workload
+from advisor.workload import Workload, sigterm_save
 from simulator.pool import CheckpointGuidance, Pool
 from simulator.theory import daly_interval, young_interval
 
@@ -69,13 +69,18 @@ class Candidate:
 class CheckpointCosts:
     cost_hours: float       # δ: write + transfer out
     restart_hours: float    # R: transfer in + load, on every start but the first
+    # the program saves on an eviction's SIGTERM (the emitted wrapper forwards it, and a
+    # checkpointing job's submit file keeps the save: ON_EXIT_OR_EVICT, checkpoints in
+    # transfer_output_files), so an eviction loses no work when the save fits in the grace
+    saves_on_sigterm: bool = False
 
     @classmethod
     def of(cls, workload: Workload) -> CheckpointCosts:
         gb = workload.per_task.checkpoint_gb or 0.0
         transfer_s = gb / TRANSFER_GBPS
         return cls(cost_hours=(CHECKPOINT_WRITE_S + transfer_s) / 3600,
-                   restart_hours=(JOB_STARTUP_S + transfer_s) / 3600)
+                   restart_hours=(JOB_STARTUP_S + transfer_s) / 3600,
+                   saves_on_sigterm=sigterm_save(workload)[0])
 
 
 @dataclass

@@ -154,7 +154,8 @@ def scenario_for(space: Space, cand: Candidate, pool_ref: Any, load: float,
     if cand.checkpoint_interval_hours:
         checkpoint = {"mode": "exit", "interval_minutes": cand.checkpoint_interval_hours * 60,
                       "cost_seconds": costs.cost_hours * 3600,
-                      "restart_seconds": costs.restart_hours * 3600}
+                      "restart_seconds": costs.restart_hours * 3600,
+                      "saves_on_sigterm": costs.saves_on_sigterm}
     speed = usable[0].speed if usable else 1.0
     sim_jobs, sim_work = simulated_slice(jobs, work, cand.checkpoint_interval_hours, speed)
     scale = (jobs / sim_jobs) * (work / sim_work)

@@ -31,7 +31,7 @@ from advisor.emit.quote import comment, secrets_read, shell_quote
 from advisor.output import atomic_write, error_line
 from advisor.recommend.sizing import Sizing
 from advisor.request import DataFile, JobSpec, Request
-from advisor.workload import Workload
+from advisor.workload import Workload, script_text
 from simulator.pool import DataRule, Pool, Tier, load_pool
 
 # Above this many jobs, late materialization keeps the queue small (HTCondor manual, `max_idle`;
@@ -181,15 +181,10 @@ def _can_resume(workload: Workload, request: Request) -> bool:
     script that reads the variable, or a hand-written workload that can checkpoint."""
     if request.checkpoints:
         return True
-    prof = workload.profile_data
-    if prof is None:
+    if workload.profile_data is None:
         return workload.can_checkpoint
-    try:
-        path = Path(str(prof.get("script") or ""))
-        return path.is_file() and path.stat().st_size < 1_000_000 and \
-            "ADVISOR_CHECKPOINT_DIR" in path.read_text(errors="replace")
-    except OSError:
-        return False
+    found = script_text(workload)
+    return found is not None and "ADVISOR_CHECKPOINT_DIR" in found[1]
 
 
 def plan_job(workload: Workload, pool: Pool, request: Request, sizing: Sizing, items: int, jobs: int,

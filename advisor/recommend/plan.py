@@ -24,7 +24,7 @@ from advisor.recommend.candidates import (
 )
 from advisor.recommend.evaluate import background_text, scenario_for
 from advisor.recommend.sizing import Sizing, size_request
-from advisor.workload import Workload
+from advisor.workload import Workload, sigterm_save
 from simulator.catalog import Catalog, load_catalog
 from simulator.pool import Pool, load_pool
 from simulator.scenario import Scenario
@@ -89,6 +89,15 @@ def base_assumptions(workload: Workload, pool: Pool, background_load: float, rep
         background_text(pool, background_load),
         f"{replications} simulated replications per candidate with common random numbers (seed {seed})",
     ]
+    if workload.can_checkpoint:
+        saves, how = sigterm_save(workload)
+        assumed.append(
+            f"an eviction's SIGTERM: the program saves a checkpoint ({how}) and a checkpointing "
+            "job's submit file keeps it (ON_EXIT_OR_EVICT, checkpoints in transfer_output_files), "
+            f"so an eviction loses no work when the save ends within the {pool.grace_seconds:g} s grace"
+            if saves else
+            f"an eviction loses the work since the last timed checkpoint: no save on SIGTERM is "
+            f"assumed ({how})")
     if workload.notes:
         assumed.append(workload.notes)
     contention = (workload.profile_data or {}).get("contention") or {}
