@@ -12,7 +12,7 @@ import yaml
 
 from advisor.cli import main
 from advisor.errors import InputError
-from advisor.logs import analyze_logs
+from advisor.logs import analyze_logs, snapshots
 from advisor.logs import slots as sl
 from simulator.scenario import Scenario
 
@@ -299,7 +299,7 @@ def test_hostile_snapshots_exit_2_naming_the_field(tmp_path, capsys, case):
 
 
 def test_oversized_snapshot_is_refused_before_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr(sl, "MAX_SNAPSHOT_BYTES", 1000)
+    monkeypatch.setattr(snapshots, "MAX_SNAPSHOT_BYTES", 1000)
     path = write_json(tmp_path / "big.json", pool([2], [1]))
     with pytest.raises(InputError) as exc:
         sl.calibrate_slots([path])

@@ -158,7 +158,6 @@ def test_gates_headroom_and_exit_code_are_the_readmes() -> None:
 # are illustrations, and so are the examples run on a file of the reader's own.
 MEASURED = {"profile", "fit"}
 ILLUSTRATIVE_INPUTS = {"/tmp/my_pool.yaml", "my_pool.yaml"}
-SLOW = {"recommend", "whatif"}          # they simulate many candidates or variants
 SHARED_DATA = {"logs"}                  # run on the real logs of the shared data folder
 
 
@@ -189,8 +188,9 @@ def example_params() -> list[Any]:
         argv = shlex.split(command)[1:]
         if argv[0] in MEASURED | SHARED_DATA or ILLUSTRATIVE_INPUTS & set(argv) or "|" in argv:
             continue
-        marks = [pytest.mark.slow] if argv[0] in SLOW else []
-        params.append(pytest.param(command, shown, marks=marks, id=command[:60]))
+        # every example runs by default (recommend and whatif simulate for ~10 s each): a figure
+        # the README shows is checked in every CI run
+        params.append(pytest.param(command, shown, id=command[:60]))
     return params
 
 
@@ -256,7 +256,7 @@ def test_console_example_is_the_real_output(command: str, shown: list[str], caps
     files named by their path in the repository, as the README runs them from its root."""
     monkeypatch.chdir(tmp_path)
     argv = [str(REPO / a) if (REPO / a).exists() else a for a in shlex.split(command)[1:]]
-    if argv[0] in ("simulate", "whatif", "recommend"):
+    if argv[0] in ("simulate", "whatif"):   # recommend runs its candidates in this process
         argv += ["--workers", "0"]  # the same results in this process (test_simulator_replicate)
     _, out, err = run_cli(capsys, argv)
     assert_shown_output_is_real(shown, (out + err).replace(str(REPO) + "/", ""))

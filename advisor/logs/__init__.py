@@ -11,7 +11,8 @@ Modules: `parse` (htcondor2 events → per-job records), `report` (per-job dicts
 interval, run-time distribution, scenario fragment), `holdcodes` (hold reason names),
 `stats` (quantiles, chi-square), `eventtext` (event headers, timestamps, fault location),
 `parallel` (one large log read by several processes), `generate` (synthetic logs for tests
-and benchmarks).
+and benchmarks), `slots` (owners' busy fraction from condor_status snapshots), `snapshots`
+(reading those snapshots).
 """
 
 from __future__ import annotations
