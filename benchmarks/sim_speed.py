@@ -1,7 +1,10 @@
 """Simulator speed and memory: simulated jobs per second, beside a bare SimPy M/M/c queue.
 
-(a) the CHTC pool (tiers, per-user limits, owned slots with evictions, fair share) with 10^4
-    workload jobs plus background load, run with fair share and first come, first served;
+(a) the CHTC pool (tiers, per-user limits, owned slots with evictions, owners using their own
+    GPUs half of the time, fair share) with 10^4 workload jobs plus background load, run with
+    fair share and first come, first served; (a0) the same with `owner_busy_fraction: 0` (owners
+    only evict, the model before owners' own use: the pool is ~90% busy, as the bare model; with
+    their use it is saturated, so more jobs wait and each release scans more queues);
 (b) a 10,000-GPU pool (four GPU types, first come, first served) with 10^6 jobs at 90% load;
 (c) as (a), crowded: 100 background users keeping the pool ~87% busy, so that many users'
     queues wait at once (the case where rescanning every queue on each release was costly).
@@ -17,6 +20,7 @@ high-water mark after our first run of a case (goal for (b): under 400 MB), so r
 per release: at 10,000 servers it takes minutes). Figures are printed, nothing is asserted.
 
     python benchmarks/sim_speed.py --case a             # the CHTC model, 10^4 jobs
+    python benchmarks/sim_speed.py --case a0            # the same, owners only evict
     python benchmarks/sim_speed.py --case c             # the same, crowded
     python benchmarks/sim_speed.py --case b             # 10^6 jobs on 10^4 GPUs (RSS)
     python benchmarks/sim_speed.py --case b --jobs-b 100000 --bare-b
@@ -63,9 +67,12 @@ def bare_mmc(servers: int, jobs: int, arrival_rate: float, service_mean: float, 
     return time.process_time() - t
 
 
-def case_a(jobs: int, users: int = 20, background_mean: float = 0.05) -> tuple[Scenario, int, float]:
+def case_a(jobs: int, users: int = 20, background_mean: float = 0.05,
+           owners: float | None = None) -> tuple[Scenario, int, float]:
+    extra = {} if owners is None else {"owner_busy_fraction": owners}
     sc = Scenario.from_dict({
-        "name": "chtc-bench", "pool": "chtc", "seed": 1,
+        "name": "chtc-bench" if owners is None else f"chtc-bench, owners {owners:g}",
+        "pool": "chtc", "seed": 1, **extra,
         "workload": {"tasks": jobs, "arrival": {"dist": "exponential", "mean": 0.02},
                      "work_hours": {"dist": "lognormal", "mean": 2.0, "cv": 1.0},
                      "request": {"gpus": 1, "gpu_memory_gb": 8, "job_length": "short",
@@ -153,7 +160,7 @@ def run_b(jobs: int, bare_too: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--case", choices=("a", "b", "c", "all"), default="all")
+    p.add_argument("--case", choices=("a", "a0", "b", "c", "all"), default="all")
     p.add_argument("--jobs-a", type=int, default=10_000)
     p.add_argument("--jobs-b", type=int, default=1_000_000)
     p.add_argument("--repeats", type=int, default=2, help="interleaved rounds for (a), (c) (default 2)")
@@ -163,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         run_b(args.jobs_b, args.bare_b)
     if args.case in ("a", "all"):
         run_a("a", case_a(args.jobs_a), args.repeats)
+    if args.case in ("a0", "all"):
+        run_a("a0", case_a(args.jobs_a, owners=0.0), args.repeats)
     if args.case in ("c", "all"):
         run_a("c", case_a(args.jobs_a, users=100, background_mean=0.04), args.repeats)
 

@@ -250,6 +250,8 @@ class Engine:
     def _workload_arrival(self, ev: Any) -> None:
         i: int = ev.value
         now = self.env.now
+        if now >= self.owners.next_due:
+            self.owners.catch_up(now)
         arr = self.arrivals
         n = self.n
         self._submit(i, now)
@@ -264,6 +266,8 @@ class Engine:
         b: int = ev.value
         arrival, work, users_rng, users, kind = self.bg_draws[b]
         now = self.env.now
+        if now >= self.owners.next_due:
+            self.owners.catch_up(now)
         pending = self.user_draws[b]
         if not pending:
             pending.extend(users_rng.integers(0, users, 1024).tolist()[::-1])
@@ -335,6 +339,8 @@ class Engine:
     def _run_end(self, ev: Any) -> None:
         j, slot, started, wall, restart, planned, claim, evict_at = ev.value
         now = self.env.now
+        if now >= self.owners.next_due:   # owners' claims on idle GPUs up to now
+            self.owners.catch_up(now)
         jobs = self.jobs
         q = self.queues[jobs.queue[j]]
         k = self.kinds[q.kind]
@@ -424,8 +430,11 @@ class Engine:
     def _requeue(self, ev: Any) -> None:
         """An evicted job's restart delay is over: back in its queue, in its old place."""
         j: int = ev.value
+        now = self.env.now
+        if now >= self.owners.next_due:
+            self.owners.catch_up(now)
         self.mm.push(self.queues[self.jobs.queue[j]], self.jobs.seq[j])
-        self._dispatch(self.env.now)
+        self._dispatch(now)
 
     def _dispatch(self, now: float) -> None:
         mm = self.mm

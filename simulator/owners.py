@@ -17,6 +17,13 @@ periods, the memoryless case):
   one GPU at random and claims it when that GPU is free (probability free/C). Arrivals on a GPU
   that is lent out or already owner-busy are ignored: those have their own clocks.
 
+Arrivals on free GPUs are not SimPy events: they are replayed, in time order, when the engine
+next looks at or changes the free GPUs (`catch_up(now)` at the start of each of its callbacks).
+This is exact: between two engine events the free GPUs change only by these claims, and a claim
+takes a GPU no waiting job could use (one that could would have started on it), so a busy period
+that begins and ends between two engine events frees a GPU nobody is waiting for; it is replayed
+too (for the free count and the busy-hours integral), and one that ends later is an event.
+
 At time 0 each class starts in equilibrium: Binomial(C, f) GPUs owner-busy, each for a draw
 from the busy-period distribution (exactly the residual time for the exponential default).
 
@@ -26,6 +33,7 @@ much of their GPUs the owners held (`Results.summary["owner_busy_fraction"]`).
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +62,11 @@ class Owners:
         self.held = [0] * n           # owner-busy GPUs per slot class
         self.area = [0.0] * n         # owner-busy GPU-hours in the window
         self.last = [0.0] * n
+        # owner arrivals on idle GPUs and busy periods ended between engine events, replayed by
+        # `catch_up`: (time, order, slot class, is a leave)
+        self.pending: list[tuple[float, int, int, bool]] = []
+        self.order = 0
+        self.next_due = math.inf
         # per class: busy-period draws (also used by the engine after an eviction), and the
         # thinned arrivals on idle GPUs (None: owners never claim a free GPU there)
         self.busy: list[Draws | None] = []
@@ -84,7 +97,36 @@ class Owners:
             f = mean_busy / (mean_busy + idle_mean)
             for _ in range(int(rng.binomial(self.capacity[s], f))):
                 self._claim(s, 1, 0.0)
-            self.env.timeout(draws.next(), s).callbacks.append(self._arrival)
+            self._push(draws.next(), s, False)
+
+    def _push(self, t: float, s: int, leave: bool) -> None:
+        self.order += 1
+        heapq.heappush(self.pending, (t, self.order, s, leave))
+        self.next_due = self.pending[0][0]
+
+    def catch_up(self, now: float) -> None:
+        """Replay the owner arrivals on idle GPUs (and the busy periods that ended) up to `now`."""
+        pending = self.pending
+        free = self.free
+        while pending and pending[0][0] <= now:
+            t, _, s, leave = heapq.heappop(pending)
+            if leave:
+                free[s] += 1
+                self._change(s, -1, t)
+                continue
+            draws, rng = self.arrivals[s]   # type: ignore[misc]
+            if rng.random() * self.capacity[s] < free[s]:   # the GPU the owner wants is free
+                busy = self.busy[s]
+                hours = busy.next() if busy is not None else 0.0
+                if hours > 0.0:
+                    free[s] -= 1
+                    self._change(s, 1, t)
+                    if t + hours <= now:
+                        self._push(t + hours, s, True)
+                    else:
+                        self.env.timeout(t + hours - now, (s, 1)).callbacks.append(self._leaves)
+            self._push(t + draws.next(), s, False)
+        self.next_due = pending[0][0] if pending else math.inf
 
     def _change(self, s: int, delta: int, now: float) -> None:
         t0 = self.last[s] if self.last[s] > self.w0 else self.w0
@@ -102,16 +144,6 @@ class Owners:
         self._change(s, units, now)
         self.env.timeout(hours, (s, units)).callbacks.append(self._leaves)
 
-    def _arrival(self, ev: Any) -> None:
-        s: int = ev.value
-        arr = self.arrivals[s]
-        assert arr is not None
-        draws, rng = arr
-        now = self.env.now
-        if rng.random() * self.capacity[s] < self.free[s]:   # the GPU the owner wants is free
-            self._claim(s, 1, now)
-        self.env.timeout(draws.next(), s).callbacks.append(self._arrival)
-
     def returned(self, s: int, units: int, now: float) -> None:
         """The owners took back `units` GPUs of class `s` from an evicted backfill job."""
         self._claim(s, units, now)
@@ -119,12 +151,15 @@ class Owners:
     def _leaves(self, ev: Any) -> None:
         s, units = ev.value
         now = self.env.now
+        if now >= self.next_due:
+            self.catch_up(now)
         self.free[s] += units
         self._change(s, -units, now)
         self.on_release(now)
 
     def hours(self, end: float) -> list[float]:
         """Owner-busy GPU-hours per slot class in the window, up to `end`."""
+        self.catch_up(end)
         for s in range(len(self.held)):
             self._change(s, 0, end)
         return list(self.area)
