@@ -88,3 +88,25 @@ def test_many_architectures_interval_is_inside_the_guidance_or_justified() -> No
     assert all(math.isfinite(r["ci95_low_hours"]) and r["ci95_low_hours"] <= r["mean_hours"]
                <= r["ci95_high_hours"] for r in curve if r["interval_minutes"] is not None)
     assert "lost" in story["explanation"] and "to results" in story["explanation"]
+
+
+def test_a_60_hour_single_training_is_inside_the_guidance_or_says_where_it_differs() -> None:
+    # one 60 h (reference GPU) training on CHTC: the model may drop checkpoints when nothing
+    # evicts the slots, but then it must say that the pool's guidance differs, with the figure
+    from advisor.workload import workload_from_dict
+
+    w = workload_from_dict({"name": "single-60h", "kind": "training", "tasks": 1, "resumable": True,
+                            "per_task": {"gpu_hours": 60, "gpu_memory_gb": 20, "memory_gb": 16,
+                                         "checkpoint_gb": 1.0}})
+    rec = recommend(w, "chtc", replications=4, seed=1)
+    story = rec.checkpoint
+    minutes = story["interval_minutes"]
+    if minutes is not None:
+        assert 60 <= minutes <= 300 or (story.get("guidance_figure") or {}).get("beats_beyond_noise")
+        return
+    differs = story["guidance_disagrees"]
+    assert differs["longest_run_hours"] > 5 and differs["guidance_hours"] == [1, 5]
+    assert 60 <= differs["best_inside_interval_minutes"] <= 300
+    assert math.isfinite(differs["cost_hours"])
+    assert "guidance differ" in story["explanation"] and "insurance" in story["explanation"]
+    assert {60.0, 300.0} <= {r["interval_minutes"] for r in story["interval_curve"]}

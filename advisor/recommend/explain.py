@@ -292,6 +292,43 @@ def _figure_text(figure: dict[str, Any] | None, pool: Pool) -> str:
     return f" Outside {advised}, justified by the simulation beyond the noise: {said}."
 
 
+def _guidance_disagrees(space: Space, c: Candidate, pool: Pool,
+                        curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """When the model says "no checkpoint" for jobs that run longer than the pool's guidance
+    advises between checkpoints: the guidance, the figure (what the best interval within it costs
+    in the simulation) and why a facilitator would still checkpoint."""
+    g = pool.checkpoint_guidance
+    if g is None or not space.workload.can_checkpoint:
+        return None
+    runs = [space.job_hours(o, c.items_per_job)
+            for o in space.considered(c.min_capability, c.is_resumable)]
+    if not runs or max(runs) <= g.max_hours:
+        return None
+    none = next((r for r in curve if r["interval_minutes"] is None and r["chosen"]), None)
+    inside = [r for r in curve if r["interval_minutes"] is not None
+              and g.min_hours * 60 <= r["interval_minutes"] <= g.max_hours * 60
+              and math.isfinite(r["mean_hours"])]
+    advised = f"{pool.possessive} guidance is to checkpoint every {g.min_hours:g}–{g.max_hours:g} h"
+    out: dict[str, Any] = {"longest_run_hours": round(max(runs), 2), "guidance_hours":
+                           [g.min_hours, g.max_hours]}
+    text = (f" The model and {pool.possessive} guidance differ: runs of up to "
+            f"{fmt_hours(max(runs))} are longer than {g.max_hours:g} h, and {advised}")
+    if none is not None and inside:
+        best = min(inside, key=lambda r: r["mean_hours"])
+        cost = best["mean_hours"] - none["mean_hours"]
+        beyond = best["ci95_low_hours"] > none["ci95_high_hours"]
+        out.update({"best_inside_interval_minutes": best["interval_minutes"],
+                    "cost_hours": round(cost, 3), "cost_beyond_noise": beyond})
+        text += (f"; every {fmt_hours(best['interval_minutes'] / 60)} costs "
+                 f"{'+' if cost >= 0 else '−'}{fmt_hours(abs(cost))} here ({fmt_hours(best['mean_hours'])} "
+                 f"against {fmt_hours(none['mean_hours'])}, "
+                 + ("beyond the noise" if beyond else "within the noise") + ")")
+    out["text"] = (text + ". The simulation has no machine failures or maintenance drains, which "
+                   "would restart such a job from zero: checkpointing within the guidance is cheap "
+                   "insurance if the program can resume.")
+    return out
+
+
 def checkpoint_story(space: Space, c: Candidate, pool: Pool, evaluated: list[Evaluated] | None = None,
                      guidance_figure: dict[str, Any] | None = None) -> dict[str, Any]:
     """The chosen checkpoint interval, its costs, Daly's numbers where the slots evict, the
@@ -310,10 +347,14 @@ def checkpoint_story(space: Space, c: Candidate, pool: Pool, evaluated: list[Eva
     if guidance_figure:
         story["guidance_figure"] = guidance_figure
     if c.checkpoint_interval_hours is None:
+        insurance = _guidance_disagrees(space, c, pool, curve)
+        if insurance:
+            story["guidance_disagrees"] = insurance
         story["explanation"] = ("No checkpointing: every job finishes within its tier "
                                 + ("and evictions cost less than checkpointing would."
                                    if daly else "and the slots it uses are not preempted.")
-                                + _figure_text(guidance_figure, pool) + _trade_off(curve))
+                                + _figure_text(guidance_figure, pool)
+                                + (insurance["text"] if insurance else "") + _trade_off(curve))
         return story
     tau = c.checkpoint_interval_hours
     text = f"Checkpoint every {fmt_hours(tau)}."
