@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 # the widest integer column (a bit per GPU type in `Tasks.gpu_types`)
 MASK_BITS = 63
@@ -144,8 +145,8 @@ class Tasks:
         waiting = state == State.WAITING
         wait[waiting] += end - np.frombuffer(jobs.enqueued, dtype=np.float64)[:n][waiting]
         masks, mask_index = np.unique(self.column("gpu_types"), return_inverse=True)
-        mask_labels = np.array(["+".join(type_names[i] for i in range(len(type_names))
-                                         if int(mask) >> i & 1) for mask in masks], dtype=object)
+        mask_labels = ["+".join(type_names[i] for i in range(len(type_names)) if int(mask) >> i & 1)
+                       for mask in masks]
         return {
             "task": np.arange(n),
             "submit_hours": self.column("submit"),
@@ -156,14 +157,15 @@ class Tasks:
             "holds": self.column("holds"),
             "checkpoint_exits": self.column("checkpoint_exits"),
             "starts": self.column("starts"),
-            "gpu_types": mask_labels[mask_index.reshape(-1)],
+            # categoricals: a code per task, not a string object (10^6 tasks: 1 MB, not 60)
+            "gpu_types": pd.Categorical.from_codes(mask_index.reshape(-1), dtype=pd.CategoricalDtype(mask_labels)),
             "work_hours": np.frombuffer(jobs.work, dtype=np.float64)[:n],
             "good_gpu_hours": self.column("good"),
             "lost_gpu_hours": self.column("lost"),
             "overhead_gpu_hours": self.column("overhead"),
             "cpu_core_hours": self.column("cpu_core_hours"),
-            "state": STATE_LABELS[state],
+            "state": pd.Categorical.from_codes(state, dtype=STATE_DTYPE),
         }
 
 
-STATE_LABELS = np.array([s.label for s in State], dtype=object)
+STATE_DTYPE = pd.CategoricalDtype([s.label for s in State])

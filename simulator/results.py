@@ -78,11 +78,22 @@ def _mean(x: np.ndarray) -> float:
     return float(np.mean(x)) if len(x) else math.nan
 
 
+def _labels(column: pd.Series) -> Any:
+    """`is_(label)`: a boolean mask of the rows with that label; a categorical column (the
+    engine's) is compared by its codes, without building a string per row."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        index = {c: i for i, c in enumerate(column.cat.categories)}
+        return lambda label: codes == index.get(label, -2)
+    values = column.to_numpy()
+    return lambda label: values == label
+
+
 def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
     keep = (tasks["submit_hours"] >= m.window_start).to_numpy()  # NaN (never submitted) drops out
     counted = tasks if keep.all() else tasks.loc[keep, list(SUMMARY_COLUMNS)]
-    state = counted["state"].to_numpy()
-    done = state == "completed"
+    state = _labels(counted["state"])
+    done = state("completed")
     submit = counted["submit_hours"].to_numpy(dtype=float)
     finish = counted["finish_hours"].to_numpy(dtype=float)
     started = ~np.isnan(counted["first_start_hours"].to_numpy(dtype=float))
@@ -101,9 +112,9 @@ def summarize(tasks: pd.DataFrame, m: Measures) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "tasks": n,
         "tasks_completed": int(done.sum()),
-        "tasks_held": int((state == "held").sum()),
-        "tasks_running": int((state == "running").sum()),
-        "tasks_waiting": int((state == "waiting").sum()),
+        "tasks_held": int(state("held").sum()),
+        "tasks_running": int(state("running").sum()),
+        "tasks_waiting": int(state("waiting").sum()),
         "tasks_not_submitted": int(tasks["submit_hours"].isna().sum()),
         "makespan_hours": float(np.max(finish[done]) - first_submit) if done.any() else math.nan,
         "mean_wait_hours": _mean(counted["total_wait_hours"].to_numpy(dtype=float)[started]),
