@@ -346,9 +346,10 @@ class Matchmaker:
                 dt = now - since[user]
                 if dt <= 0.0:
                     usage_now = value[user]
-                else:
+                else:   # and the user's usage brought up to now: the next look at it is free
                     decay = exp(-rate * dt)
-                    usage_now = value[user] * decay + in_use[user] * (1.0 - decay) / rate
+                    usage_now = value[user] = value[user] * decay + in_use[user] * (1.0 - decay) / rate
+                    since[user] = now
                 if best is None or usage_now < best_usage or (usage_now == best_usage
                                                               and seq < best_seq):
                     best, best_slot, best_usage, best_seq = q, slot, usage_now, seq
