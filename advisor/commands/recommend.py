@@ -105,6 +105,12 @@ def run(args: argparse.Namespace) -> CommandResult:
         console.print(f"Expected time to results: [bold]{_hours(ttr['mean'])}[/] "
                       f"(95% CI {_hours(ttr['ci95_low'])}–{_hours(ttr['ci95_high'])}, "
                       f"p90 {_hours(ttr['p90'])}) for {rec.expected['jobs']:,} job(s)")
+        share = rec.expected.get("pool_gpu_share")
+        if share is not None and math.isfinite(share):
+            console.print(f"Campaign: {rec.expected.get('gpu_hours', 0):,.0f} GPU-hours; it holds "
+                          f"{share:.1%} of the pool's {rec.plan.pool.total_gpus if rec.plan else 0:,} GPUs "
+                          "on average until its last result, what its fair-share priority earns "
+                          "beside the other users assumed below", highlight=False)
         req = Table(title="Recommended request", show_header=True)
         req.add_column("submit command")
         req.add_column("value", justify="right")
