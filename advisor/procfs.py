@@ -1,6 +1,7 @@
 """Readers of Linux's /proc shared by the profiler and `advisor trial`: the process tree, a
-process's proportional set size and the bytes it wrote. Elsewhere every reader returns an empty
-answer (or None) and the callers say the figure is unknown.
+process's proportional set size and the bytes it wrote; and the killing of a process tree.
+Elsewhere every reader returns an empty answer (or None) and the callers say the figure is
+unknown.
 
 Memory is the proportional set size (``Pss`` of /proc/PID/smaps_rollup): forked workers share
 their parent's pages copy-on-write, and PSS splits each shared page among the processes that map
@@ -11,6 +12,9 @@ once per process). This is also closest to what a cgroup's memory accounting cha
 from __future__ import annotations
 
 import os
+import signal
+import time
+from collections.abc import Collection
 from typing import NamedTuple
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -70,6 +74,39 @@ def descendants(root: int, tree: dict[int, list[int]] | None = None) -> list[int
         out.append(pid)
         todo.extend(tree.get(pid, []))
     return out
+
+
+def kill_tree(root: int, *, spare: Collection[int] = (), within_s: float = 2.0) -> list[int]:
+    """SIGKILL every live descendant of `root` but those in `spare`, again and again until none
+    is left or `within_s` seconds have passed, and reap those of them that are this process's
+    children (orphans re-parented to it as a subreaper too). No SIGTERM: the callers have given
+    the process they started its grace already; what is left is killed. Returns the pids
+    still alive at the last look (empty when none is left).
+
+    Only the listed processes are reaped, never any child (``waitpid(-1)``): a child that this
+    process waits for elsewhere (a `subprocess.Popen`) keeps its exit status."""
+    deadline = time.monotonic() + within_s
+    me = os.getpid()
+    while True:
+        rows = process_table()
+        state = {row.pid: row.state for row in rows}
+        ours = {row.pid for row in rows if row.ppid == me}
+        found = [p for p in descendants(root, children_map(rows, zombies=True)) if p not in spare]
+        live = [p for p in found if state.get(p) != "Z"]
+        for pid in live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in found:
+            if pid in ours:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.01)
 
 
 def pss_bytes(pid: int | str = "self") -> int | None:

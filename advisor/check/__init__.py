@@ -2,9 +2,10 @@
 
 It reads the file with HTCondor's own parser (`htcondor2.Submit`) and with a line scan (line
 numbers; repeated commands, of which `Submit()` keeps only the last), then applies the rules in
-`advisor.check.rules`: misspelled commands and attributes, a second `requirements`, requests no
-slot of the pool satisfies (clause by clause, like `condor_q -better-analyze`, offline), sizes in
-the wrong unit, long jobs without checkpointing, secrets, legacy lines.
+`advisor.check.rules` (misspelled commands and attributes, a second `requirements`, sizes in the
+wrong unit, legacy lines), `advisor.check.pool_rules` (requests no slot of the pool satisfies,
+clause by clause like `condor_q -better-analyze`, offline; long jobs without checkpointing;
+secrets) and `advisor.check.values`.
 
 Nothing in the reviewed file runs: command includes (`include : CMD |`), file includes and macro
 cycles are removed before the parser sees the file and reported (`advisor.check.safety`); the

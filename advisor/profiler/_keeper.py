@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from advisor.procfs import descendants
+from advisor.procfs import kill_tree
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -49,35 +49,6 @@ def set_subreaper() -> bool:
 def set_parent_death_signal(sig: int) -> bool:
     """Have the kernel send `sig` to this process when its parent dies."""
     return _prctl(PR_SET_PDEATHSIG, int(sig))
-
-
-def kill_descendants(root: int, grace_s: float = 5.0) -> None:
-    """SIGKILL every descendant of `root` (and reap what is ours) until none is left."""
-    deadline = time.monotonic() + grace_s
-    while True:
-        pids = descendants(root)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        _reap_all()
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    _reap_all()
-
-
-def _reap_all() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def _child_preexec(fsize_limit: int | None) -> Any:
@@ -140,7 +111,7 @@ def main(argv: list[str]) -> int:
             rc = os.waitstatus_to_exitcode(status)
         except (ProcessLookupError, ChildProcessError):
             rc = None
-    kill_descendants(os.getpid())
+    kill_tree(os.getpid(), within_s=5.0)
     (run_dir / "child.rc").write_text("" if rc is None else str(rc))
     if orphaned():
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -14,28 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-MAX_FILES_WALKED = 1_000_000
+from advisor.fstree import tree_size
 
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def size_of(path: str) -> tuple[int, int]:
-    """(bytes, files) of a file or a directory tree (symlinks not followed)."""
-    if os.path.isfile(path):
-        return os.path.getsize(path), 1
-    total = files = 0
-    for root, _dirs, names in os.walk(path):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-            files += 1
-            if files >= MAX_FILES_WALKED:
-                return total, files
-    return total, files
 
 
 def _display(path: str, cwd: str, given: dict[str, str]) -> str:
@@ -79,5 +62,5 @@ def data_source(seen: dict[str, Any] | None, args: list[str], cwd: str) -> dict[
         chosen = max(reads, key=lambda r: os.path.getsize(r) if os.path.isfile(r) else 0)
     if chosen in ("/", str(Path.home())):
         return None
-    nbytes, files = size_of(chosen)
-    return {"path": _display(chosen, cwd, given), "bytes": int(nbytes), "files": int(files)}
+    size = tree_size(chosen)   # a lower bound on a tree too large to walk in full
+    return {"path": _display(chosen, cwd, given), "bytes": size.bytes, "files": size.files}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advisor.procfs import write_bytes
+from advisor.procfs import children_map, descendants, kill_tree, write_bytes
 from advisor.profiler import _keeper
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -171,7 +171,8 @@ def run_child(config: dict[str, Any], *, cwd: str | Path, timeout_s: float,
     disk_limit = int(disk_limit_bytes or _LIMITS["disk_limit_bytes"])
     clean_stale_run_dirs()
     _keeper.set_subreaper()  # orphans of the run come back to us if the keeper is killed
-    before = set(_keeper.descendants(os.getpid()))
+    # what this process had already (its zombies too: their exit status is not ours to reap)
+    before = set(descendants(os.getpid(), children_map(zombies=True)))
     run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-"))
     try:
         cfg_path = run_dir / "config.json"
@@ -192,7 +193,7 @@ def run_child(config: dict[str, Any], *, cwd: str | Path, timeout_s: float,
             with _terminate_as_exit():
                 outcome = _watch(keeper, t0, timeout_s, memory_limit_bytes, disk_limit, poll_s)
         finally:
-            _kill_new_descendants(before)
+            kill_tree(os.getpid(), spare=before)   # orphans re-parented to us included
         rc_text = ""
         try:
             rc_text = (run_dir / "child.rc").read_text().strip()
@@ -227,25 +228,6 @@ def _wrote_too_much(outcome: ChildOutcome, limit: int) -> bool:
             or outcome.returncode == -int(signal.SIGXFSZ))
 
 
-def _kill_new_descendants(before: set[int]) -> None:
-    """SIGKILL what this run started that is still alive (orphans re-parented to us included)."""
-    for _ in range(100):
-        pids = [p for p in _keeper.descendants(os.getpid()) if p not in before]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        for pid in pids:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except (ChildProcessError, OSError):
-                pass
-        time.sleep(0.02)
-
-
 def _watch(keeper: subprocess.Popen, t0: float, timeout_s: float, memory_limit_bytes: int,
            disk_limit_bytes: int, poll_s: float) -> ChildOutcome:
     peak = 0
@@ -255,7 +237,7 @@ def _watch(keeper: subprocess.Popen, t0: float, timeout_s: float, memory_limit_b
     written: dict[int, int] = {}
     try:
         while keeper.poll() is None:
-            pids = _keeper.descendants(keeper.pid)
+            pids = descendants(keeper.pid)
             rss = tree_rss_bytes(pids)
             peak = max(peak, rss)
             for pid in pids:
@@ -313,7 +295,7 @@ def _stop(keeper: subprocess.Popen, grace_s: float) -> None:
         keeper.wait(timeout=grace_s + 1.0)
     except (subprocess.TimeoutExpired, ProcessLookupError):
         pass
-    _keeper.kill_descendants(keeper.pid, grace_s=1.0)
+    kill_tree(keeper.pid, within_s=1.0)
     try:
         keeper.kill()
     except ProcessLookupError:

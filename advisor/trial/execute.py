@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from advisor.fstree import tree_bytes
 from advisor.procfs import children_map, process_table, pss_bytes
 from advisor.trial.job import CLUSTER_ID, Job
-from advisor.trial.sandbox import STDERR_NAME, STDOUT_NAME, tree_bytes
+from advisor.trial.sandbox import STDERR_NAME, STDOUT_NAME
 
 POLL_S = 0.05            # how often the process is polled
 MEMORY_EVERY_S = 0.2     # how often its memory is measured

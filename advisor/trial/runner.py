@@ -20,6 +20,7 @@ from typing import Any
 
 from advisor.emit.common import CHECKPOINT_INTERVAL_ENV
 from advisor.errors import InputError
+from advisor.fstree import newest_mtime, tree_bytes
 from advisor.trial import sandbox as sb
 from advisor.trial.execute import (
     StartResult,
@@ -146,7 +147,7 @@ def _surviving_mtime(job: Job, kept: list[str], evict_spool: Path) -> float | No
         if name not in ckpt:
             continue
         dest = evict_spool / (name if job.preserve_relative_paths else Path(name).name)
-        stamp = sb.newest_mtime(dest) if dest.is_dir() else None
+        stamp = newest_mtime(dest) if dest.is_dir() else None
         if dest.exists():
             stamp = max(stamp or 0.0, dest.stat().st_mtime)
         if stamp is not None:
@@ -164,7 +165,7 @@ def _copy_back(job: Job, sandbox: Path, entries: list[str], out_dir: Path, trial
         if src.exists():
             sb.copy_any(src, out_dir / dest_name)
             row["copied_to"] = str(out_dir / dest_name)
-            row["bytes"] = sb.tree_bytes(src)
+            row["bytes"] = tree_bytes(src)
         trial.outputs.append(row)
 
 
@@ -190,7 +191,7 @@ def run_trial(options: TrialOptions) -> Trial:
     if job.request_memory_default:
         trial.notes.append(f"request_memory is not set: HTCondor's default "
                            f"{job.request_memory_mb:g} MB applies.")
-    input_kb = sum(sb.tree_bytes(i.source) for i in job.inputs) / 1024.0
+    input_kb = sum(tree_bytes(i.source) for i in job.inputs) / 1024.0
     trial.request_disk_kb = job.request_disk_kb if not job.request_disk_default else max(
         DEFAULT_DISK_MIN_KB, 1.25 * input_kb)
     spool_root = sb.new_folder(sb.SPOOL_PREFIX)
@@ -267,7 +268,7 @@ def run_trial(options: TrialOptions) -> Trial:
                 sb.spool(sandbox, entries, ckpt_spool, relative=True)
                 last_spool_wall, survivor_clock = time.time(), trial.run_time_s
                 trial.checkpoint_restarts += 1
-                newest = sb.newest_mtime(ckpt_spool)
+                newest = newest_mtime(ckpt_spool)
                 stale = stale + 1 if newest is None or newest == last_checkpoint_mtime else 0
                 last_checkpoint_mtime = newest
                 if stale >= STALE_CHECKPOINTS or _too_many(trial, options):

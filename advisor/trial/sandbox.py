@@ -52,23 +52,6 @@ def merge_into(src: Path, dest: Path) -> list[str]:
     return names
 
 
-def tree_bytes(path: Path) -> int:
-    """Bytes in the files under `path` (sizes as `ls` shows them; links not followed)."""
-    total = 0
-    try:
-        if not path.is_dir() or path.is_symlink():
-            return path.lstat().st_size
-    except OSError:
-        return 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def populate(sandbox: Path, job: Job) -> list[str]:
     """Put the inputs and the executable into a fresh sandbox; the names placed there."""
     placed = []
@@ -108,19 +91,6 @@ def spool(sandbox: Path, entries: list[str], dest: Path, relative: bool = True) 
             copy_any(src, dest / (entry.rstrip("/") if relative else src.name))
         copied.append(entry)
     return copied
-
-
-def newest_mtime(folder: Path) -> float | None:
-    """The latest modification time of anything under `folder` (None when empty)."""
-    latest: float | None = None
-    for root, dirs, files in os.walk(folder):
-        for name in files + dirs:
-            try:
-                t = os.lstat(os.path.join(root, name)).st_mtime
-            except OSError:
-                continue
-            latest = t if latest is None else max(latest, t)
-    return latest
 
 
 def top_level_state(sandbox: Path) -> dict[str, float]:
