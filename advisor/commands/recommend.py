@@ -107,10 +107,12 @@ def run(args: argparse.Namespace) -> CommandResult:
                       f"p90 {_hours(ttr['p90'])}) for {rec.expected['jobs']:,} job(s)")
         share = rec.expected.get("pool_gpu_share")
         if share is not None and math.isfinite(share):
-            console.print(f"Campaign: {rec.expected.get('gpu_hours', 0):,.0f} GPU-hours; it holds "
-                          f"{share:.1%} of the pool's {rec.plan.pool.total_gpus if rec.plan else 0:,} GPUs "
-                          "on average until its last result, what its fair-share priority earns "
-                          "beside the other users assumed below", highlight=False)
+            gpu_hours = float(rec.expected.get("gpu_hours") or 0.0)
+            amount = f"{gpu_hours:,.0f}" if gpu_hours >= 10 else f"{gpu_hours:.2g}"
+            gpus = rec.plan.pool.total_gpus if rec.plan else 0
+            console.print(f"Campaign: {amount} GPU-hours; it holds {share:.1%} of the pool's "
+                          f"{gpus:,} GPUs on average until its last result, what its fair-share "
+                          "priority earns beside the other users assumed below", highlight=False)
         req = Table(title="Recommended request", show_header=True)
         req.add_column("submit command")
         req.add_column("value", justify="right")

@@ -132,7 +132,7 @@ def explain(plan: Plan, evaluated: list[Evaluated]) -> Recommendation:
     expected = {"time_to_results_hours": {"mean": ttr["mean"], "p90": ttr["p90"],
                                           "ci95_low": ttr["ci95_low"], "ci95_high": ttr["ci95_high"]},
                 "jobs": jobs, "job_hours_on_slowest_gpu": slowest,
-                "goodput_fraction": best.outcome.goodput_fraction, "gpu_hours": round(data.gpu_hours, 1),
+                "goodput_fraction": best.outcome.goodput_fraction, "gpu_hours": float(f"{data.gpu_hours:.4g}"),
                 "evictions_per_job": best.outcome.evictions_per_task,
                 # the share of all the pool's GPUs the campaign held on average (simulated, with
                 # other users' load, fair share and the tier's per-user limit)
