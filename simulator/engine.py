@@ -76,7 +76,7 @@ from simulator.matchmaking import (
     workload_cpu_speed,
 )
 from simulator.owners import Owners
-from simulator.results import Measures, Results, build_results
+from simulator.results import Levels, Measures, Results, build_results
 from simulator.scenario import CheckpointMode, Request, Scenario
 from simulator.streams import Draws, spawn_streams
 
@@ -183,12 +183,8 @@ class Engine:
         self.terminal = 0
         # time integrals over the statistics window [warmup, end]
         self.w0 = scenario.warmup_hours
-        self.busy = [0] * n_slots
-        self.busy_area = [0.0] * n_slots
-        self.busy_last = [0.0] * n_slots
-        self.n_waiting = 0
-        self.wait_area = 0.0
-        self.wait_last = 0.0
+        self.busy = Levels(n_slots, self.w0)      # units in use per slot class
+        self.waiting = Levels(1, self.w0)         # workload tasks waiting
         self.bg_draws = []
         for i, (b, ss) in enumerate(zip(scenario.background, s_bg.spawn(len(scenario.background)),
                                         strict=True)):
@@ -209,21 +205,13 @@ class Engine:
             self.queues.append(JobQueue(user, kind, self.kinds[kind].tier))
         return index
 
-    def _busy_change(self, slot: int, delta: int, now: float) -> None:
-        t0 = self.busy_last[slot]
-        if t0 < self.w0:
-            t0 = self.w0
-        if now > t0:
-            self.busy_area[slot] += self.busy[slot] * (now - t0)
-        self.busy_last[slot] = now
-        self.busy[slot] += delta
-
-    def _waiting_change(self, delta: int, now: float) -> None:
-        t0 = self.wait_last if self.wait_last > self.w0 else self.w0
-        if now > t0:
-            self.wait_area += self.n_waiting * (now - t0)
-        self.wait_last = now
-        self.n_waiting += delta
+    def _now(self) -> float:
+        """The time of the event being handled, with the owners' claims on idle GPUs replayed
+        up to it (every callback that reads or changes the free GPUs starts here)."""
+        now: float = self.env.now
+        if now >= self.owners.next_due:
+            self.owners.catch_up(now)
+        return now
 
     # --- submission -----------------------------------------------------------------------
     def _submit(self, j: int, now: float) -> None:
@@ -244,14 +232,12 @@ class Engine:
                 self._start(j, q, slot, now)
                 return
         if j < self.n:
-            self._waiting_change(1, now)
+            self.waiting.change(0, 1, now)
         mm.push(q, seq)
 
     def _workload_arrival(self, ev: Any) -> None:
         i: int = ev.value
-        now = self.env.now
-        if now >= self.owners.next_due:
-            self.owners.catch_up(now)
+        now = self._now()
         arr = self.arrivals
         n = self.n
         self._submit(i, now)
@@ -265,9 +251,7 @@ class Engine:
     def _background_arrival(self, ev: Any) -> None:
         b: int = ev.value
         arrival, work, users_rng, users, kind = self.bg_draws[b]
-        now = self.env.now
-        if now >= self.owners.next_due:
-            self.owners.catch_up(now)
+        now = self._now()
         pending = self.user_draws[b]
         if not pending:
             pending.extend(users_rng.integers(0, users, 1024).tolist()[::-1])
@@ -282,12 +266,7 @@ class Engine:
         jobs = self.jobs
         units = k.units[slot]
         self.mm.take(q, slot, units, k.usage[slot], now)
-        busy_last = self.busy_last  # inline of _busy_change(slot, units, now)
-        t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
-        if now > t0:
-            self.busy_area[slot] += self.busy[slot] * (now - t0)
-        busy_last[slot] = now
-        self.busy[slot] += units
+        self.busy.change(slot, units, now)
         restart = k.restart if jobs.runs[j] > 0 else 0.0
         draws = self.evict_draws[slot]
         evict_at = now + draws.next() if draws is not None else math.inf
@@ -338,9 +317,7 @@ class Engine:
 
     def _run_end(self, ev: Any) -> None:
         j, slot, started, wall, restart, planned, claim, evict_at = ev.value
-        now = self.env.now
-        if now >= self.owners.next_due:   # owners' claims on idle GPUs up to now
-            self.owners.catch_up(now)
+        now = self._now()
         jobs = self.jobs
         q = self.queues[jobs.queue[j]]
         k = self.kinds[q.kind]
@@ -375,16 +352,11 @@ class Engine:
                 kept, lost, over = k.split(elapsed, wall, restart)
             jobs.progress[j] += kept * k.speed[slot]
         self.mm.give_back(q, slot, units, k.usage[slot], now)
-        busy_last = self.busy_last  # inline of _busy_change(slot, -units, now)
-        t0 = busy_last[slot] if busy_last[slot] > self.w0 else self.w0
-        if now > t0:
-            self.busy_area[slot] += self.busy[slot] * (now - t0)
-        busy_last[slot] = now
-        self.busy[slot] -= units
+        self.busy.change(slot, -units, now)
         end = planned
         if end == EVICT or end == VACATE:
             if end == EVICT and self.slots[slot].owned:
-                self.owners.returned(slot, units, now)  # the owners' own work holds the GPUs
+                self.owners.claim(slot, units, now, now)  # the owners' own work holds the GPUs
             end = EVICT
             evictions = jobs.evictions[j] + 1
             jobs.evictions[j] = evictions
@@ -419,7 +391,7 @@ class Engine:
             if task:
                 tasks.evictions[j] += 1
                 tasks.state[j] = WAITING
-                self._waiting_change(1, now)
+                self.waiting.change(0, 1, now)
             jobs.enqueued[j] = now
             if self.delay_draws is None:
                 self.mm.push(q, jobs.seq[j])
@@ -430,9 +402,7 @@ class Engine:
     def _requeue(self, ev: Any) -> None:
         """An evicted job's restart delay is over: back in its queue, in its old place."""
         j: int = ev.value
-        now = self.env.now
-        if now >= self.owners.next_due:
-            self.owners.catch_up(now)
+        now = self._now()
         self.mm.push(self.queues[self.jobs.queue[j]], self.jobs.seq[j])
         self._dispatch(now)
 
@@ -446,7 +416,7 @@ class Engine:
             q, slot = pick
             j = mm.pop(q)
             if j < n:
-                self._waiting_change(-1, now)
+                self.waiting.change(0, -1, now)
             self._start(j, q, slot, now)
 
     # --- the run --------------------------------------------------------------------------
@@ -471,9 +441,6 @@ class Engine:
         end = float(env.now)
         if sc.horizon_hours is not None:
             end = min(end, sc.horizon_hours)
-        for s in range(len(self.slots)):
-            self._busy_change(s, 0, end)
-        self._waiting_change(0, end)
         return self._results(end)
 
     def _results(self, end: float) -> Results:
@@ -482,12 +449,12 @@ class Engine:
         capacity: dict[str, float] = {}
         busy: dict[str, float] = {}
         owned = 0
-        for i, info in enumerate(self.slots):
+        for info, area in zip(self.slots, self.busy.close(end), strict=True):
             capacity[info.gpu] = capacity.get(info.gpu, 0) + info.units
-            busy[info.gpu] = busy.get(info.gpu, 0.0) + self.busy_area[i]
+            busy[info.gpu] = busy.get(info.gpu, 0.0) + area
             owned += info.units if info.owned else 0
         measures = Measures(window_start=self.w0, window_end=end, capacity=capacity,
-                            busy_hours=busy, waiting_task_hours=self.wait_area,
+                            busy_hours=busy, waiting_task_hours=self.waiting.close(end)[0],
                             background_jobs=len(self.jobs) - n, owned_gpus=owned,
                             owner_busy_hours=sum(self.owners.hours(end)))
         trace = None

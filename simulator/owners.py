@@ -12,7 +12,7 @@ Two paths bring an owner back, both at rate 1/I per idle GPU (exact for exponent
 periods, the memoryless case):
 
 * on a GPU lent as backfill, at the eviction time the engine draws when the job is matched
-  (`simulator.engine`; cause `owner_returned`); the engine then calls `returned`;
+  (`simulator.engine`; cause `owner_returned`); the engine then calls `claim`;
 * on a free GPU, by thinning: owner arrivals come at rate C/I over the class's C GPUs; each picks
   one GPU at random and claims it when that GPU is free (probability free/C). Arrivals on a GPU
   that is lent out or already owner-busy are ignored: those have their own clocks.
@@ -42,6 +42,7 @@ import numpy as np
 import simpy
 
 from simulator.distributions import Distribution
+from simulator.results import Levels
 from simulator.streams import Draws
 
 
@@ -57,96 +58,69 @@ class Owners:
         self.free = free
         self.capacity = capacity
         self.on_release = on_release
-        self.w0 = window_start
-        n = len(capacity)
-        self.held = [0] * n           # owner-busy GPUs per slot class
-        self.area = [0.0] * n         # owner-busy GPU-hours in the window
-        self.last = [0.0] * n
-        # owner arrivals on idle GPUs and busy periods ended between engine events, replayed by
-        # `catch_up`: (time, order, slot class, is a leave)
-        self.pending: list[tuple[float, int, int, bool]] = []
+        self.held = Levels(len(capacity), window_start)   # owner-busy GPUs per slot class
+        # owner arrivals on idle GPUs (0 units) and busy periods that ended between engine
+        # events (their units), replayed by `catch_up`: (time, order, slot class, units)
+        self.pending: list[tuple[float, int, int, int]] = []
         self.order = 0
         self.next_due = math.inf
-        # per class: busy-period draws (also used by the engine after an eviction), and the
-        # thinned arrivals on idle GPUs (None: owners never claim a free GPU there)
+        # per class: busy-period draws (also used after an eviction), and, where owners claim
+        # free GPUs, the thinned arrivals, the class's own generator and its busy fraction
         self.busy: list[Draws | None] = []
-        self.arrivals: list[tuple[Draws, np.random.Generator] | None] = []
-        for s in range(n):
-            busy_ss, arrive_ss, start_ss = seeds[s].spawn(3)
-            b = busy[s]
+        self.arrivals: list[tuple[Draws, np.random.Generator, float] | None] = []
+        for s, (i, b, ss) in enumerate(zip(idle, busy, seeds, strict=True)):
+            busy_ss, arrive_ss, start_ss = ss.spawn(3)
             self.busy.append(Draws(b, np.random.default_rng(busy_ss)) if b is not None else None)
-            i = idle[s]
             mean_idle = i.mean if i is not None else math.inf
             if b is None or b.mean <= 0.0 or not 0.0 < mean_idle < math.inf:
                 self.arrivals.append(None)
                 continue
             gap = Distribution("exponential", (("mean", mean_idle / capacity[s]),))
             self.arrivals.append((Draws(gap, np.random.default_rng(arrive_ss)),
-                                  np.random.default_rng(start_ss)))
+                                  np.random.default_rng(start_ss), b.mean / (b.mean + mean_idle)))
 
     def start(self) -> None:
         """Each class in equilibrium at time 0, and the first owner arrival on idle GPUs."""
         for s, arr in enumerate(self.arrivals):
-            if arr is None:
-                continue
-            draws, rng = arr
-            busy = self.busy[s]
-            assert busy is not None
-            mean_busy = busy.dist.mean
-            idle_mean = draws.dist.mean * self.capacity[s]
-            f = mean_busy / (mean_busy + idle_mean)
-            for _ in range(int(rng.binomial(self.capacity[s], f))):
-                self._claim(s, 1, 0.0)
-            self._push(draws.next(), s, False)
+            if arr is not None:
+                draws, rng, f = arr
+                for _ in range(int(rng.binomial(self.capacity[s], f))):
+                    self.claim(s, 1, 0.0, 0.0)
+                self._push(draws.next(), s, 0)
 
-    def _push(self, t: float, s: int, leave: bool) -> None:
+    def _push(self, t: float, s: int, units: int) -> None:
         self.order += 1
-        heapq.heappush(self.pending, (t, self.order, s, leave))
+        heapq.heappush(self.pending, (t, self.order, s, units))
         self.next_due = self.pending[0][0]
 
     def catch_up(self, now: float) -> None:
         """Replay the owner arrivals on idle GPUs (and the busy periods that ended) up to `now`."""
         pending = self.pending
-        free = self.free
         while pending and pending[0][0] <= now:
-            t, _, s, leave = heapq.heappop(pending)
-            if leave:
-                free[s] += 1
-                self._change(s, -1, t)
+            t, _, s, units = heapq.heappop(pending)
+            if units:   # a busy period that ended before `now`
+                self.free[s] += units
+                self.held.change(s, -units, t)
                 continue
-            draws, rng = self.arrivals[s]   # type: ignore[misc]
-            if rng.random() * self.capacity[s] < free[s]:   # the GPU the owner wants is free
-                busy = self.busy[s]
-                hours = busy.next() if busy is not None else 0.0
-                if hours > 0.0:
-                    free[s] -= 1
-                    self._change(s, 1, t)
-                    if t + hours <= now:
-                        self._push(t + hours, s, True)
-                    else:
-                        self.env.timeout(t + hours - now, (s, 1)).callbacks.append(self._leaves)
-            self._push(t + draws.next(), s, False)
+            draws, rng, _f = self.arrivals[s]   # type: ignore[misc]
+            if rng.random() * self.capacity[s] < self.free[s]:   # the GPU the owner wants is free
+                self.claim(s, 1, t, now)
+            self._push(t + draws.next(), s, 0)
         self.next_due = pending[0][0] if pending else math.inf
 
-    def _change(self, s: int, delta: int, now: float) -> None:
-        t0 = self.last[s] if self.last[s] > self.w0 else self.w0
-        if now > t0:
-            self.area[s] += self.held[s] * (now - t0)
-        self.last[s] = now
-        self.held[s] += delta
-
-    def _claim(self, s: int, units: int, now: float) -> None:
+    def claim(self, s: int, units: int, t: float, now: float) -> None:
+        """The owners take `units` GPUs of class `s` at time `t` (≤ `now`): free ones, or those
+        of a backfill job evicted at `t` = `now`; they give them back after a busy period."""
         busy = self.busy[s]
         hours = busy.next() if busy is not None else 0.0
         if hours <= 0.0:
             return
         self.free[s] -= units
-        self._change(s, units, now)
-        self.env.timeout(hours, (s, units)).callbacks.append(self._leaves)
-
-    def returned(self, s: int, units: int, now: float) -> None:
-        """The owners took back `units` GPUs of class `s` from an evicted backfill job."""
-        self._claim(s, units, now)
+        self.held.change(s, units, t)
+        if t + hours <= now:
+            self._push(t + hours, s, units)
+        else:
+            self.env.timeout(t + hours - now, (s, units)).callbacks.append(self._leaves)
 
     def _leaves(self, ev: Any) -> None:
         s, units = ev.value
@@ -154,12 +128,10 @@ class Owners:
         if now >= self.next_due:
             self.catch_up(now)
         self.free[s] += units
-        self._change(s, -units, now)
+        self.held.change(s, -units, now)
         self.on_release(now)
 
     def hours(self, end: float) -> list[float]:
         """Owner-busy GPU-hours per slot class in the window, up to `end`."""
         self.catch_up(end)
-        for s in range(len(self.held)):
-            self._change(s, 0, end)
-        return list(self.area)
+        return self.held.close(end)

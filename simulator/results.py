@@ -47,6 +47,33 @@ SUMMARY_COLUMNS = ("state", "submit_hours", "finish_hours", "first_start_hours",
                    "lost_gpu_hours", "overhead_gpu_hours", "total_wait_hours", "evictions")
 
 
+class Levels:
+    """Levels that change at events (GPUs busy per slot class, tasks waiting), each with its
+    time integral over the statistics window, from `start` on (level × hours)."""
+
+    __slots__ = ("start", "level", "area", "last")
+
+    def __init__(self, n: int, start: float) -> None:
+        self.start = start
+        self.level = [0] * n
+        self.area = [0.0] * n
+        self.last = [0.0] * n
+
+    def change(self, i: int, delta: int, now: float) -> None:
+        last = self.last[i]
+        t0 = last if last > self.start else self.start
+        if now > t0:
+            self.area[i] += self.level[i] * (now - t0)
+        self.last[i] = now
+        self.level[i] += delta
+
+    def close(self, end: float) -> list[float]:
+        """Every integral up to `end`."""
+        for i in range(len(self.level)):
+            self.change(i, 0, end)
+        return self.area
+
+
 @dataclass(frozen=True)
 class Measures:
     """Time integrals the engine keeps over the statistics window."""
