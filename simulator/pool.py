@@ -162,6 +162,11 @@ class CheckpointGuidance:
     hard_max_hours: float | None = None
     source: str = ""
 
+    @property
+    def range_text(self) -> str:
+        """`1–5 h`: how sentences name the advised range."""
+        return f"{self.min_hours:g}–{self.max_hours:g} h"
+
 
 @dataclass(frozen=True)
 class Pool:

@@ -6,7 +6,9 @@ Loaded from tests/conftest.py (``pytest_plugins``)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,6 +20,16 @@ MEMORY_MODEL_NAMES = ("mlp", "cnn", "transformer")
 # memory_models.py --model NAME: 3 warm-up steps (the counted step is the third, steady state),
 # 3 measured steps (enough for a median step time to compare a busy profile with).
 MEMORY_WARMUP, MEMORY_STEPS = 3, 3
+
+
+def load_module(path: Path) -> ModuleType:
+    """The script at `path` imported as a module (its `__main__` block does not run): the tests
+    rebuild its model to count FLOPs and bytes independently of the profiler."""
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def profile_memory_model(name: str, cwd: Path, steps: int = MEMORY_STEPS,

@@ -4,12 +4,12 @@ and what `fit` and `recommend` make of the ResNet-style profile."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
 import pytest
 import torch
+from profiler_fixtures import load_module
 from torch.utils.flop_counter import FlopCounterMode
 
 from advisor.profiler import profile_script
@@ -19,10 +19,7 @@ SCRIPTS = Path(__file__).resolve().parent / "fixtures" / "scripts"
 
 
 def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLES / f"{name}.py")
 
 
 # MLP: 64 features, 8 hidden layers of 256, 10 classes, batch 128, 2 micro-batches, SGD+momentum.
@@ -169,10 +166,7 @@ def resnet_profile(tmp_path_factory):
 
 def test_resnet_style_script_with_two_workers(resnet_profile):
     p = resnet_profile
-    spec = importlib.util.spec_from_file_location("resnet_synthetic",
-                                                  SCRIPTS / "resnet_synthetic.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(SCRIPTS / "resnet_synthetic.py")
     model = mod.ResNetSmall(R_WIDTH, R_CLASSES)
     x, y = torch.randn(R_BS, 3, R_SIZE, R_SIZE), torch.randint(0, R_CLASSES, (R_BS,))
     with FlopCounterMode(display=False) as counter:

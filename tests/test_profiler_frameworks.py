@@ -9,11 +9,11 @@ those tests are skipped."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from profiler_fixtures import load_module
 from torch.utils.flop_counter import FlopCounterMode
 
 from advisor.profiler import profile_script
@@ -22,10 +22,7 @@ SCRIPTS = Path(__file__).resolve().parent / "fixtures" / "scripts"
 
 
 def _script_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"fixture_{name}", SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(SCRIPTS / f"{name}.py")
 
 
 def _train_step_flops(model: torch.nn.Module, loss_of) -> float:

@@ -12,12 +12,12 @@ session in tests/profiler_fixtures.py."""
 from __future__ import annotations
 
 import gc
-import importlib.util
 import weakref
 from pathlib import Path
 
 import pytest
 import torch
+from profiler_fixtures import load_module
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -27,10 +27,7 @@ SCRIPT = Path(__file__).resolve().parent / "fixtures" / "scripts" / "memory_mode
 
 
 def _models_module():
-    spec = importlib.util.spec_from_file_location("memory_models", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(SCRIPT)
 
 
 class LiveStorageTracker(TorchDispatchMode):

@@ -26,7 +26,7 @@ from typing import Any
 
 from advisor.assess.rules import JOB_STARTUP_S, TRANSFER_GBPS
 from advisor.assess.runtime import GpuOption
-from advisor.workload import Workload, sigterm_save
+from advisor.workload import Workload
 from simulator.pool import CheckpointGuidance, Pool
 from simulator.theory import daly_interval, young_interval
 
@@ -75,12 +75,12 @@ class CheckpointCosts:
     saves_on_sigterm: bool = False
 
     @classmethod
-    def of(cls, workload: Workload) -> CheckpointCosts:
+    def of(cls, workload: Workload, *, saves_on_sigterm: bool = False) -> CheckpointCosts:
         gb = workload.per_task.checkpoint_gb or 0.0
         transfer_s = gb / TRANSFER_GBPS
         return cls(cost_hours=(CHECKPOINT_WRITE_S + transfer_s) / 3600,
                    restart_hours=(JOB_STARTUP_S + transfer_s) / 3600,
-                   saves_on_sigterm=sigterm_save(workload)[0])
+                   saves_on_sigterm=saves_on_sigterm)
 
 
 @dataclass

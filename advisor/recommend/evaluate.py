@@ -79,22 +79,24 @@ def background(pool: Pool, load: float, speeds: dict[str, float]) -> list[dict[s
     out = []
     shared = sum(s.count * speeds.get(s.gpu, 1.0) for s in pool.slots if not s.backfill_only)
     if shared > 0:
-        out.append({"name": "other-users", "users": BACKGROUND_USERS,
-                    "arrival": {"dist": "exponential",
-                                "mean": BACKGROUND_MEAN_HOURS / (load * shared)},
-                    "work_hours": {"dist": "lognormal", "mean": BACKGROUND_MEAN_HOURS,
-                                   "cv": BACKGROUND_CV},
-                    "request": base})
+        out.append(_users("other-users", BACKGROUND_USERS, load * shared, BACKGROUND_MEAN_HOURS,
+                          BACKGROUND_CV, base))
     idle_owned = (1.0 - pool.owner_busy_fraction) * sum(
         s.count * speeds.get(s.gpu, 1.0) for s in pool.slots if s.backfill_only)
     if idle_owned > 0:
-        out.append({"name": "other-users-backfill", "users": BACKFILL_USERS,
-                    "arrival": {"dist": "exponential",
-                                "mean": BACKFILL_MEAN_HOURS / (load * idle_owned)},
-                    "work_hours": {"dist": "lognormal", "mean": BACKFILL_MEAN_HOURS,
-                                   "cv": BACKFILL_CV},
-                    "request": {**base, "is_resumable": True}})
+        out.append(_users("other-users-backfill", BACKFILL_USERS, load * idle_owned,
+                          BACKFILL_MEAN_HOURS, BACKFILL_CV, {**base, "is_resumable": True}))
     return out
+
+
+def _users(name: str, users: int, busy_gpus: float, mean_hours: float, cv: float,
+           request: dict[str, Any]) -> dict[str, Any]:
+    """A background entry: `users` users whose lognormal jobs keep `busy_gpus` (reference-GPU
+    equivalents) busy on average (arrival rate × mean work = busy GPUs)."""
+    return {"name": name, "users": users,
+            "arrival": {"dist": "exponential", "mean": mean_hours / busy_gpus},
+            "work_hours": {"dist": "lognormal", "mean": mean_hours, "cv": cv},
+            "request": request}
 
 
 def background_text(pool: Pool, load: float) -> str:

@@ -280,7 +280,7 @@ def _figure_text(figure: dict[str, Any] | None, pool: Pool) -> str:
     if not figure or figure.get("no_candidate_inside"):
         return ""
     g = pool.checkpoint_guidance
-    advised = f"{pool.possessive} {g.min_hours:g}–{g.max_hours:g} h guidance" if g else "the guidance"
+    advised = f"{pool.possessive} {g.range_text} guidance" if g else "the guidance"
     out, ins = figure["time_to_results_hours"], figure["best_inside_time_to_results_hours"]
     said = (f"{fmt_hours(out['mean'])} (95% CI {fmt_hours(out['ci95_low'])}–{fmt_hours(out['ci95_high'])}) "
             f"against {fmt_hours(ins['mean'])} (95% CI {fmt_hours(ins['ci95_low'])}–"
@@ -308,7 +308,7 @@ def _guidance_disagrees(space: Space, c: Candidate, pool: Pool,
     inside = [r for r in curve if r["interval_minutes"] is not None
               and g.min_hours * 60 <= r["interval_minutes"] <= g.max_hours * 60
               and math.isfinite(r["mean_hours"])]
-    advised = f"{pool.possessive} guidance is to checkpoint every {g.min_hours:g}–{g.max_hours:g} h"
+    advised = f"{pool.possessive} guidance is to checkpoint every {g.range_text}"
     out: dict[str, Any] = {"longest_run_hours": round(max(runs), 2), "guidance_hours":
                            [g.min_hours, g.max_hours]}
     text = (f" The model and {pool.possessive} guidance differ: runs of up to "
@@ -367,7 +367,7 @@ def checkpoint_story(space: Space, c: Candidate, pool: Pool, evaluated: list[Eva
         text += " No evictions on the slots it uses: the interval only has to keep each run inside its tier."
     if guidance is not None:
         lo, hi = guidance.min_hours, guidance.max_hours
-        advised = f"{pool.possessive} {lo:g}–{hi:g} h guidance"
+        advised = f"{pool.possessive} {guidance.range_text} guidance"
         if tau < lo:
             text += (f" That is shorter than {advised}: the checkpoint is cheap "
                      f"({space.costs.cost_hours * 3600:.0f} s), so frequent checkpoints cost little "

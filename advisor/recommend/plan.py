@@ -83,14 +83,15 @@ def check_options(objective: str, replications: int, background_load: float) -> 
 
 
 def base_assumptions(workload: Workload, pool: Pool, background_load: float, replications: int,
-                     seed: int) -> list[str]:
-    """What every simulated outcome assumes, before any candidate is chosen."""
+                     seed: int, sigterm: tuple[bool, str] | None = None) -> list[str]:
+    """What every simulated outcome assumes, before any candidate is chosen; `sigterm` is
+    `sigterm_save(workload)` when the caller has it."""
     assumed = [
         background_text(pool, background_load),
         f"{replications} simulated replications per candidate with common random numbers (seed {seed})",
     ]
     if workload.can_checkpoint:
-        saves, how = sigterm_save(workload)
+        saves, how = sigterm or sigterm_save(workload)
         assumed.append(
             f"an eviction's SIGTERM: the program saves a checkpoint ({how}) and a checkpointing "
             "job's submit file keeps it (ON_EXIT_OR_EVICT, checkpoints in transfer_output_files), "
@@ -116,10 +117,12 @@ def make_plan(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     catalog = catalog or load_catalog()
     pool = load_pool(pool_ref, catalog=catalog)
     a = assess(workload, pool, catalog)
+    sigterm = sigterm_save(workload)   # may read the profiled script: once per plan
     plan = Plan(workload=workload, pool=pool, pool_ref=pool_ref, reference_gpu=catalog.reference.name,
                 objective=objective, replications=replications, seed=seed,
                 background_load=background_load, assessment=a,
-                assumed=tuple(base_assumptions(workload, pool, background_load, replications, seed)))
+                assumed=tuple(base_assumptions(workload, pool, background_load, replications, seed,
+                                               sigterm)))
     if a.verdict == "not-a-fit":
         return plan
     usable = tuple(o for o in a.options if o.fits and o.task_hours is not None)
@@ -128,7 +131,7 @@ def make_plan(workload: Workload, pool_ref: str | Path, *, catalog: Catalog | No
     items = int(a.facts.get("batching", {}).get("items_per_job", 1))
     sizing = size_request(workload, list(usable), items, pool)
     space = Space(workload=workload, pool=pool, options=a.options, gate=sizing.gate_capability,
-                  items_per_job=items, costs=CheckpointCosts.of(workload))
+                  items_per_job=items, costs=CheckpointCosts.of(workload, saves_on_sigterm=sigterm[0]))
     return replace(plan, usable=usable, sizing=sizing, space=space,
                    candidates=tuple(enumerate_candidates(space)))
 
